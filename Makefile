@@ -1,0 +1,48 @@
+# Every target installs what it needs: a fresh clone needs only `make demo` or `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-slow lint format bench system-deps venv clean
+
+$(STAMP): pyproject.toml
+	@./scripts/ensure-system-deps.sh
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+system-deps:
+	@./scripts/ensure-system-deps.sh
+
+## demo: a simulated fleet of ZK terminals, read back through pyzk (the whole chain once it lands)
+demo: $(STAMP) system-deps
+	$(BIN)/presensi sim demo
+
+## test: lint, then the default test suite (slow soak/benchmark runs excluded)
+test: $(STAMP) system-deps lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-slow: the long runs excluded from `make test`
+test-slow: $(STAMP) system-deps
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## bench: measured figures, written to docs/benchmarks.md
+bench: $(STAMP) system-deps
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
