@@ -11,7 +11,15 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NaiveDatetime, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NaiveDatetime,
+    field_validator,
+    model_validator,
+)
 
 from presensi.contract.keys import punch_key
 from presensi.contract.topics import EDGE_ID_PATTERN
@@ -127,7 +135,9 @@ class EdgeStatus(_Message):
 class TerminalHealth(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    terminal_sn: str = Field(description="Serial as read from the device, or the configured name before first contact")
+    terminal_sn: str = Field(
+        description="Serial as read from the device, or the configured name before first contact"
+    )
     name: str
     reachable: bool
     last_poll: AwareDatetime | None = None
