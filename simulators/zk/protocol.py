@@ -70,7 +70,7 @@ def checksum(data: bytes) -> int:
     """
     if len(data) % 2:
         data += b"\x00"
-    total = sum(struct.unpack(f"<{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"<{len(data) // 2}H", data))
     while total > USHRT_MAX:
         total = (total & USHRT_MAX) + (total >> 16)
     return (~total) & USHRT_MAX

@@ -1,0 +1,56 @@
+"""Byte captures of real ZK terminals, from pyzk's test.py (repository fananimi/pyzk, file test.py).
+
+pyzk's unit tests replay these packets, recorded from real devices, through a mocked socket; here
+they pin the simulator's encoders to what real terminals put on the wire. Hex strings are copied
+verbatim from that file (test_tcp_connect, test_tcp_get_size, test_tcp_get_users_small_data).
+"""
+
+# D->C CMD_ACK_OK over TCP: cmd 2000, checksum 0xfcff, session 0xfb2f, reply 0 (test_tcp_connect).
+TCP_ACK_OK = "5050827d08000000d007fffc2ffb0000"
+ACK_OK_SESSION = 0xFB2F
+
+# C->D CMD_CONNECT as pyzk itself sends it (test_tcp_connect).
+PYZK_CONNECT = "5050827d08000000e80317fc00000000"
+# C->D CMD_EXIT as pyzk sends it after that connect: session 0xfb2f, reply id 1 (test_tcp_connect).
+PYZK_EXIT = "5050827d08000000e903e6002ffb0100"
+
+# D->C reply to CMD_GET_FREE_SIZES over TCP (test_tcp_get_size): 7 users, 6 fingers, 605 records,
+# capacities 3000 fingers / 10000 users / 100000 records, then 2994 / 9993 / 99395 free.
+TCP_FREE_SIZES = (
+    "5050827d64000000d007a3159663130000000000000000000000000000000000070000000000000006000000"
+    "000000005d020000000000000f0c0000000000000100000000000000b80b000010270000a0860100b20b0000"
+    "0927000043840100000000000000"
+)
+
+# D->C CMD_DATA reply to get_users' 1503 over TCP (test_tcp_get_users_small_data): a 504-byte data
+# set of seven 72-byte users after the u32 length f8010000. Uid 1 has privilege 14; uid 4 is
+# user_id "831" with no name (pyzk names it "NN-831"); the last one is uid 12.
+TCP_USERS_72 = (
+    "5050827d04020000dd05942c96631500f801000001000e000000000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000000000000003830380000000000000000000000000000000000"
+    "0000000002000000000000000000000000000000000000000000000000000000000000000000000000000000"
+    "0000000000000000383231000000000000000000000000000000000000000000030000000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000000000003833350000000000"
+    "0000000000000000000000000000000004000000000000000000000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000000383331000000000000000000000000000000000000000000"
+    "0500000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+    "0000000038333200000000000000000000000000000000000000000006000000000000000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000383600000000000000000000"
+    "0000000000000000000000000c00000000000000000000000000000000000000000000000000000000000000"
+    "00000000000000000000000000000000383432000000000000000000000000000000000000000000"
+)
+
+# pyzk's comm-key scrambling for session 0x45cf with reply id 1 (test_tcp_auth / test_udp_auth).
+COMMKEY_SESSION = 0x45CF
+COMMKEY_45 = "61c9323c"
+COMMKEY_12 = "614d323c"
+
+
+def body(capture: str) -> bytes:
+    """The packet after the 8-byte TCP top header (ZK header + payload)."""
+    return bytes.fromhex(capture)[8:]
+
+
+def payload(capture: str) -> bytes:
+    """The payload after the TCP top header and the 8-byte ZK header."""
+    return bytes.fromhex(capture)[16:]
