@@ -25,7 +25,7 @@ def module_broker() -> Iterator[MosquittoBroker]:
 
 
 def postgres_reachable(url: str = POSTGRES_URL) -> bool:
-    """True when PostgreSQL answers at ``url``. With PRESENSI_REQUIRE_POSTGRES set, callers fail instead of skip."""
+    """True when PostgreSQL accepts a TCP connection at ``url``."""
     import socket
     from urllib.parse import urlparse
 

@@ -35,7 +35,7 @@ Pin = Annotated[str, Field(min_length=1, max_length=24, pattern=r"^[^|\s]+$")]
 class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    v: Literal[1] = CONTRACT_VERSION
+    v: Literal[1] = 1
 
 
 class PunchFlag(StrEnum):

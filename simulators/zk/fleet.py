@@ -99,9 +99,7 @@ class Fleet:
         self.terminals.append(handle)
         return handle
 
-    def run_workforce(
-        self, employees: list[Employee], *, seed: int = 0, tick_seconds: float = 0.02
-    ) -> Workforce:
+    def run_workforce(self, employees: list[Employee], *, seed: int = 0, tick_seconds: float = 0.02) -> Workforce:
         self.workforce = Workforce(employees, self.world, seed=seed)
         self._workforce_task = asyncio.run_coroutine_threadsafe(self.workforce.run(tick_seconds), self._loop)
         return self.workforce
@@ -149,7 +147,8 @@ class FleetProcess:
         result: dict[str, Any] = {}
 
         def read_ready() -> None:
-            assert self.proc is not None and self.proc.stdout is not None
+            assert self.proc is not None
+            assert self.proc.stdout is not None
             for line in self.proc.stdout:
                 if line.startswith("{"):
                     result.update(json.loads(line))

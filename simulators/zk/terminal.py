@@ -213,6 +213,8 @@ class Terminal:
                 self.stats.punches_deferred_disabled += 1
                 return None
             record = self._append(Record(user.uid, pin, at or self.clock.now(), status, verify, workcode))
+            if record is not None:
+                self.stats.punches_recorded += 1
             listeners = list(self._listeners) if record else []
         for listener in listeners:
             assert record is not None
@@ -229,7 +231,6 @@ class Terminal:
             self.stats.records_overwritten += 1
         self._log.append(record)
         self._log_bytes += encode_record(record, self.profile.record_layout)
-        self.stats.punches_recorded += 1
         return record
 
     def prefill(self, records: list[Record]) -> None:
