@@ -51,8 +51,6 @@ def assert_serves(handle: SimulatedTerminal, *, udp: bool = False) -> None:
     zk = connected(handle, udp=udp, timeout=3)
     try:
         got = zk.get_attendance()
-        assert [(a.user_id, a.timestamp) for a in got] == [
-            (r.pin, r.timestamp) for r in handle.terminal.records()
-        ]
+        assert [(a.user_id, a.timestamp) for a in got] == [(r.pin, r.timestamp) for r in handle.terminal.records()]
     finally:
         zk.disconnect()

@@ -8,7 +8,6 @@ import socket
 import struct
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal
 
 from simulators.zk.protocol import (
     Cmd,
@@ -20,8 +19,6 @@ from simulators.zk.protocol import (
     tcp_frame,
 )
 
-Transport = Literal["tcp", "udp"]
-
 
 @dataclass(slots=True)
 class Received:
@@ -32,7 +29,9 @@ class Received:
 class RawClient:
     """One connection to a simulated terminal; ``send`` and ``recv`` work packet by packet."""
 
-    def __init__(self, host: str, port: int, transport: Transport = "tcp", timeout: float = 3.0) -> None:
+    def __init__(self, host: str, port: int, transport: str = "tcp", timeout: float = 3.0) -> None:
+        if transport not in ("tcp", "udp"):
+            raise ValueError(f"transport must be tcp or udp, not {transport!r}")
         self.address = (host, port)
         self.transport = transport
         self.session_id = 0

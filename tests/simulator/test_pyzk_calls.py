@@ -41,9 +41,7 @@ def zk(handle: SimulatedTerminal, transport: str) -> Any:
         client.disconnect()
 
 
-def test_connect_then_disconnect_sends_exit_and_ends_the_session(
-    handle: SimulatedTerminal, transport: str
-) -> None:
+def test_connect_then_disconnect_sends_exit_and_ends_the_session(handle: SimulatedTerminal, transport: str) -> None:
     client = connected(handle, udp=transport == "udp")
     assert client.is_connect
     commands_before = handle.terminal.stats.commands
@@ -142,9 +140,7 @@ def test_refresh_data_is_acknowledged(zk: Any) -> None:
 def test_set_user_then_get_users_reads_it(zk: Any, handle: SimulatedTerminal) -> None:
     # Over UDP pyzk assumes 28-byte users (8-char names) until get_users has seen the real size.
     zk.get_users()
-    zk.set_user(
-        uid=7, name="Citra Dewi", privilege=14, password="1234", group_id="2", user_id="19900303", card=0
-    )
+    zk.set_user(uid=7, name="Citra Dewi", privilege=14, password="1234", group_id="2", user_id="19900303", card=0)
     users = {u.uid: u for u in zk.get_users()}
     assert set(users) == {1, 2, 7}
     citra = users[7]
