@@ -16,7 +16,7 @@ import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from simulators.zk.layouts import Record, decode_user, encode_event
 from simulators.zk.protocol import (
@@ -160,9 +160,7 @@ class SessionHandler:
         return self._reply(session, request, Cmd.ACK_OK, self.terminal.sizes_block())
 
     def _get_time(self, session: Session, request: Packet) -> Reply:
-        return self._reply(
-            session, request, Cmd.ACK_OK, struct.pack("<I", encode_time(self.terminal.clock.now()))
-        )
+        return self._reply(session, request, Cmd.ACK_OK, struct.pack("<I", encode_time(self.terminal.clock.now())))
 
     def _set_time(self, session: Session, request: Packet) -> Reply:
         if len(request.payload) < 4:
@@ -204,7 +202,7 @@ class SessionHandler:
     def _prepare_buffer(self, session: Session, request: Packet) -> Reply:
         if len(request.payload) < 11:
             return self._reply(session, request, Cmd.ACK_ERROR)
-        _one, inner, fct, _ext = struct.unpack("<bhii", request.payload[:11])
+        _one, inner, _fct, _ext = struct.unpack("<bhii", request.payload[:11])
         if inner == Cmd.USERTEMP_RRQ:
             dataset = self.terminal.users_dataset()
         elif inner == Cmd.ATTLOG_RRQ:
@@ -228,9 +226,7 @@ class SessionHandler:
         if start < 0 or size <= 0 or start >= len(session.buffer):
             return self._reply(session, request, Cmd.ACK_ERROR)
         chunk = session.buffer[start : start + size]
-        packets = [
-            encode_packet(Cmd.PREPARE_DATA, session.sid, request.reply_id, struct.pack("<II", len(chunk), 0))
-        ]
+        packets = [encode_packet(Cmd.PREPARE_DATA, session.sid, request.reply_id, struct.pack("<II", len(chunk), 0))]
         if session.transport == "tcp":
             packets.append(encode_packet(Cmd.DATA, session.sid, request.reply_id, chunk))
         else:
@@ -253,7 +249,7 @@ class SessionHandler:
         # pyzk's _clear_error sends ACK_ERROR / ACK_UNKNOWN as requests and reads a reply to each.
         return self._ack(session, request)
 
-    _commands: dict[int, Callable[["SessionHandler", Session, Packet], Reply]] = {
+    _commands: ClassVar[dict[int, Callable[["SessionHandler", Session, Packet], Reply]]] = {
         Cmd.EXIT: _exit,
         Cmd.ENABLEDEVICE: _enable,
         Cmd.DISABLEDEVICE: _disable,
@@ -318,6 +314,7 @@ class TerminalServer:
         self._udp_sessions: dict[int, tuple[Session, tuple[str, int]]] = {}
         self._udp_locks: dict[int, asyncio.Lock] = {}
         self._tcp_writers: set[asyncio.StreamWriter] = set()
+        self._tcp_handlers: set[asyncio.Task[object]] = set()
         self._live: set[int] = set()
         self._sessions_by_id: dict[int, Session] = {}
         self._tasks: set[asyncio.Task[object]] = set()
@@ -348,11 +345,21 @@ class TerminalServer:
             self._udp = None
         for writer in list(self._tcp_writers):
             writer.close()
+        cancelled: list[asyncio.Task[object] | asyncio.Task[None]] = list(self._tcp_handlers)
+        cancelled += [s.sender for s in self._sessions_by_id.values() if s.sender is not None]
         for session in list(self._sessions_by_id.values()):
             self._drop_session(session)
+        # Not the task running this stop: restart() goes on to power on again after it.
+        current = asyncio.current_task()
         for task in list(self._tasks):
-            task.cancel()
+            if task is not current:
+                task.cancel()
+                cancelled.append(task)
         self._udp_sessions.clear()
+        if cancelled:
+            # Let the cancellations finish while the loop runs, so none is left pending when a
+            # fleet stops and closes its loop.
+            await asyncio.wait(cancelled, timeout=1.0)
 
     async def power_off(self) -> None:
         """The terminal goes dark: nothing listens and nobody can punch until power_on()."""
@@ -426,12 +433,13 @@ class TerminalServer:
                 await session.send(encode_packet(Cmd.REG_EVENT, EF_ATTLOG, 0, payload))
             except (ConnectionError, OSError):
                 return
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races with
+            # the ACK, leaving this sender running after REG_EVENT 0 or the end of the session.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(session.event_acked.wait(), EVENT_ACK_TIMEOUT)
+                async with asyncio.timeout(EVENT_ACK_TIMEOUT):
+                    await session.event_acked.wait()
 
-    async def _answer(
-        self, session: Session, request: Packet, send: Callable[[bytes], Awaitable[None]]
-    ) -> bool:
+    async def _answer(self, session: Session, request: Packet, send: Callable[[bytes], Awaitable[None]]) -> bool:
         """Handle one request and send its reply. Returns False when the connection must close."""
         session.last_seen = time.monotonic()
         if request.command == Cmd.ACK_OK:
@@ -456,7 +464,7 @@ class TerminalServer:
         # Sub-millisecond gaps: the event loop cannot sleep that briefly, so yield until it passed.
         until = time.perf_counter() + self.udp_gap
         await asyncio.sleep(0)
-        while time.perf_counter() < until:
+        while time.perf_counter() < until:  # noqa: ASYNC110 - a deadline, not a condition to wait for
             await asyncio.sleep(0)
 
     # --- TCP ----------------------------------------------------------------------------------
@@ -466,6 +474,9 @@ class TerminalServer:
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._tcp_writers.add(writer)
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._tcp_handlers.add(handler)
         self.terminal.stats.connections += 1
         session: Session | None = None
 
@@ -488,11 +499,7 @@ class TerminalServer:
                         self._drop_session(session)
                     session = self._new_session("tcp")
                     session.send = send
-                if (
-                    session is None
-                    or request.session_id not in (session.sid, 0)
-                    and request.command != Cmd.CONNECT
-                ):
+                if session is None or (request.session_id not in (session.sid, 0) and request.command != Cmd.CONNECT):
                     if self.terminal.faults.unreachable:
                         continue
                     await send(encode_packet(Cmd.ACK_UNAUTH, request.session_id, request.reply_id))
@@ -505,6 +512,8 @@ class TerminalServer:
             if session is not None:
                 self._drop_session(session)
             self._tcp_writers.discard(writer)
+            if handler is not None:
+                self._tcp_handlers.discard(handler)
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
@@ -524,9 +533,7 @@ class TerminalServer:
             found = self._udp_sessions.get(request.session_id)
             if found is None:
                 if not self.terminal.faults.unreachable and self._udp is not None:
-                    self._udp.sendto(
-                        encode_packet(Cmd.ACK_UNAUTH, request.session_id, request.reply_id), addr
-                    )
+                    self._udp.sendto(encode_packet(Cmd.ACK_UNAUTH, request.session_id, request.reply_id), addr)
                 return
             session = found[0]
             self._udp_sessions[session.sid] = (session, addr)
@@ -540,9 +547,7 @@ class TerminalServer:
         self.schedule(self._udp_request(session, request, send))
         self._expire_udp_sessions()
 
-    async def _udp_request(
-        self, session: Session, request: Packet, send: Callable[[bytes], Awaitable[None]]
-    ) -> None:
+    async def _udp_request(self, session: Session, request: Packet, send: Callable[[bytes], Awaitable[None]]) -> None:
         lock = self._udp_locks.setdefault(session.sid, asyncio.Lock())
         async with lock:
             keep = await self._answer(session, request, send)

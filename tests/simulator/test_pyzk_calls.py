@@ -121,6 +121,11 @@ def test_restart_drops_the_session_and_the_terminal_comes_back(
     assert zk.restart() is True
     assert not zk.is_connect
     deadline = time.monotonic() + 5
+    while handle.terminal.powered:  # the terminal goes dark first...
+        assert time.monotonic() < deadline, "the terminal never went down for its restart"
+        time.sleep(0.01)
+    with pytest.raises(ZKError):
+        connected(handle, udp=transport == "udp", timeout=0.5)
     while True:
         try:
             again = connected(handle, udp=transport == "udp", timeout=1)
@@ -129,7 +134,8 @@ def test_restart_drops_the_session_and_the_terminal_comes_back(
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
-    assert again.get_serialnumber() == "SIM0001"
+    assert again.get_serialnumber() == "SIM0001"  # ...then serves again
+    assert handle.terminal.powered
     again.disconnect()
 
 
