@@ -1,8 +1,47 @@
-"""``presensi hub``: the hub's commands (filled by the hub issue). Heavy imports stay inside commands."""
+"""``presensi hub``: run the hub, extra ingest workers, migrations, tokens and imports.
+
+Heavy imports (FastAPI, SQLAlchemy, paho) stay inside the commands so ``presensi edge`` never loads them.
+"""
+
+import asyncio
+import getpass
+import logging
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+if TYPE_CHECKING:
+    from hub.settings import HubSettings
+
 app = typer.Typer(no_args_is_help=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="hub.toml; PRESENSI_HUB_* environment variables override it"),
+]
+
+
+def _settings(config: Path | None) -> "HubSettings":
+    from hub.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(config)
+    except SettingsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _run(coroutine: Coroutine[Any, Any, int]) -> None:
+    code = asyncio.run(coroutine)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("version")
@@ -11,3 +50,155 @@ def version() -> None:
     from importlib.metadata import version as dist_version
 
     typer.echo(dist_version("presensi"))
+
+
+@app.command("migrate")
+def migrate(config: ConfigOption = None) -> None:
+    """Create or upgrade the store's schema to the newest revision."""
+    settings = _settings(config)
+
+    async def main() -> int:
+        from hub.store.db import create_engine
+        from hub.store.migrate import current_revision, upgrade
+
+        engine = create_engine(settings.database)
+        try:
+            await upgrade(engine)
+            typer.echo(f"store at revision {await current_revision(engine)}")
+        finally:
+            await engine.dispose()
+        return 0
+
+    _run(main())
+
+
+@app.command("run")
+def run(
+    config: ConfigOption = None,
+    no_migrate: Annotated[bool, typer.Option(help="Refuse to start on an old schema instead of upgrading")] = False,
+) -> None:
+    """Run the API (uvicorn) and one ingest worker until SIGTERM/SIGINT. Applies migrations first."""
+    settings = _settings(config)
+    _logging()
+    from hub.service import serve
+
+    _run(serve(settings, api=True, client_id=settings.mqtt.client_id, migrate=not no_migrate))
+
+
+@app.command("ingest")
+def ingest(
+    worker: Annotated[
+        str,
+        typer.Option(
+            help="This worker's name, unique and stable: the MQTT client id is <mqtt.client_id>-<worker>, "
+            "and the broker keeps its unacknowledged messages under it"
+        ),
+    ],
+    config: ConfigOption = None,
+) -> None:
+    """Run one more ingest worker on the shared subscription (no API). The schema must be current."""
+    settings = _settings(config)
+    _logging()
+    from hub.service import serve
+
+    _run(serve(settings, api=False, client_id=f"{settings.mqtt.client_id}-{worker}", migrate=False))
+
+
+@app.command("create-token")
+def create_token(
+    name: Annotated[str, typer.Option(help="Who or what the token is for, e.g. ops-dashboard")],
+    role: Annotated[str, typer.Option(help="admin, operator, viewer or service")],
+    config: ConfigOption = None,
+) -> None:
+    """Issue an API token and print its secret (shown this once; the hub keeps only its hash)."""
+    settings = _settings(config)
+    from hub.access import Role
+
+    try:
+        chosen = Role(role)
+    except ValueError:
+        typer.echo(f"unknown role {role!r}: choose {', '.join(r.value for r in Role)}", err=True)
+        raise typer.Exit(2) from None
+
+    async def main(db: Any) -> int:
+        from hub.access import issue_token
+
+        issued = await issue_token(db, name, chosen, f"cli:{getpass.getuser()}")
+        typer.echo(issued.secret)
+        typer.echo(f"token {issued.name!r} ({issued.role.value}) created; store the secret now", err=True)
+        return 0
+
+    _run(_with_session(settings, main))
+
+
+@app.command("revoke-token")
+def revoke_token(name: Annotated[str, typer.Argument()], config: ConfigOption = None) -> None:
+    """Revoke a token by name; it stops working at once."""
+    settings = _settings(config)
+
+    async def main(db: Any) -> int:
+        from hub.access import revoke_token as revoke
+
+        revoked = await revoke(db, name, f"cli:{getpass.getuser()}")
+        typer.echo(f"token {revoked.name!r} revoked at {revoked.revoked_at}")
+        return 0
+
+    _run(_with_session(settings, main))
+
+
+def _import(kind: str, csv_file: Path, config: Path | None, apply: bool) -> None:
+    settings = _settings(config)
+    text = csv_file.read_text(encoding="utf-8-sig")
+
+    async def main(db: Any) -> int:
+        from hub.registry import csv_import
+
+        run_import = csv_import.import_employees if kind == "employees" else csv_import.import_enrollments
+        report = await run_import(db, text, f"cli:{getpass.getuser()}", dry_run=not apply)
+        verb = "would " if report.dry_run else ""
+        typer.echo(
+            f"{report.rows} rows: {verb}create {report.created}, {verb}update {report.updated}, "
+            f"unchanged {report.unchanged}, rejected {len(report.rejected)}"
+        )
+        for r in report.rejected:
+            typer.echo(f"  row {r.row}: {r.column or '-'}={r.value!r}: {r.reason}")
+        if report.dry_run:
+            typer.echo("dry run: nothing changed (add --apply to import the valid rows)")
+        return 1 if report.rejected else 0
+
+    _run(_with_session(settings, main))
+
+
+@app.command("import-employees")
+def import_employees(
+    csv_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    config: ConfigOption = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Write the valid rows (default: dry run)")] = False,
+) -> None:
+    """Import employees from a personnel-system CSV; lists every rejected row (exit 1 if any)."""
+    _import("employees", csv_file, config, apply)
+
+
+@app.command("import-enrollments")
+def import_enrollments(
+    csv_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    config: ConfigOption = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Write the valid rows (default: dry run)")] = False,
+) -> None:
+    """Import enrollments (terminal_sn, pin, nip, valid_from, valid_to) from CSV; dry run by default."""
+    _import("enrollments", csv_file, config, apply)
+
+
+async def _with_session(settings: "HubSettings", work: Any) -> int:
+    from hub.registry.errors import RegistryError
+    from hub.store.db import create_engine, session_factory
+
+    engine = create_engine(settings.database)
+    try:
+        async with session_factory(engine)() as db:
+            return int(await work(db))
+    except RegistryError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        return 1
+    finally:
+        await engine.dispose()

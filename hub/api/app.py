@@ -1,0 +1,37 @@
+"""The hub's FastAPI application: ``create_app(engine)``."""
+
+from importlib.metadata import version
+
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.api import errors
+from hub.api.routes import access, dead_letters, employees, enrollments, liveness, punches, terminals, units
+from hub.store.db import session_factory
+
+API_PREFIX = "/api/v1"
+PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz"})
+
+
+def create_app(engine: AsyncEngine) -> FastAPI:
+    app = FastAPI(
+        title="presensi hub",
+        version=version("presensi"),
+        description="Registry, punches, liveness and dead letters of the attendance hub. "
+        "Every route under /api/v1 needs a bearer token; errors are {error: {code, message, details}}.",
+    )
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    errors.install(app)
+    for module in (units, employees, terminals, enrollments, punches, liveness, dead_letters, access):
+        app.include_router(module.router, prefix=API_PREFIX)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Liveness for load balancers: the process answers and the store answers."""
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,1 @@
+"""The registry: units, employees, terminals and enrollments, every change audited (``audit``)."""

@@ -1,0 +1,144 @@
+"""Hub settings: a TOML file, overridden by ``PRESENSI_HUB_*`` environment variables, validated at start.
+
+A wrong value stops the hub with a message naming the key, the file and the environment variable that
+could have set it, so an operator can fix it without reading code (the Frigate habit).
+"""
+
+import socket
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "PRESENSI_HUB_"
+ENV_NESTED_DELIMITER = "__"
+
+_config_file: ContextVar[Path | None] = ContextVar("_config_file", default=None)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSettings(_Section):
+    url: str = Field(
+        default="sqlite:///var/hub.db",
+        description="sqlite:///path/to/hub.db (embedded) or postgresql://user@host:5432/db (production)",
+    )
+    db_schema: str | None = Field(
+        default=None,
+        alias="schema",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema to keep the hub's tables in (search_path); None for the default",
+    )
+    pool_size: int = Field(default=10, ge=1, le=200)
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, url: str) -> str:
+        if not url.startswith(("sqlite:", "sqlite+aiosqlite:", "postgresql:", "postgresql+asyncpg:")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return url
+
+
+class MqttSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    client_id: str = Field(
+        default_factory=lambda: f"presensi-hub-{socket.gethostname()}",
+        min_length=1,
+        max_length=128,
+        description="Stable across restarts: the broker keeps the session (and unacked punches) by it",
+    )
+    group: str = Field(default="presensi-ingest", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    session_expiry_seconds: int = Field(default=86_400, ge=0)
+    keepalive_seconds: int = Field(default=30, ge=5, le=3600)
+
+
+class IngestSettings(_Section):
+    max_wait_ms: int = Field(default=50, ge=1, le=10_000, description="Longest a message waits for its batch")
+    max_punches: int = Field(default=10_000, ge=1, le=200_000, description="Commit once this many punches wait")
+    max_messages: int = Field(
+        default=500,
+        ge=1,
+        le=65_535,
+        description="Commit once this many messages wait; keep below the broker's in-flight limit",
+    )
+
+
+class ApiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class HubSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        extra="forbid",
+        populate_by_name=True,
+    )
+
+    database: DatabaseSettings = DatabaseSettings()
+    mqtt: MqttSettings = MqttSettings()
+    ingest: IngestSettings = IngestSettings()
+    api: ApiSettings = ApiSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file, so a deployment can override one value without editing it.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file.get()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used; the message is meant for the operator as is."""
+
+
+def load_settings(path: Path | None = None) -> HubSettings:
+    """Read ``path`` (TOML) and the environment; raise SettingsError naming every wrong key."""
+    if path is not None:
+        if not path.is_file():
+            raise SettingsError(f"config file {path} does not exist")
+        try:
+            with path.open("rb") as handle:
+                tomllib.load(handle)
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+    token = _config_file.set(path)
+    try:
+        return HubSettings()
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, path)) from None
+    finally:
+        _config_file.reset(token)
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    where = str(path) if path is not None else "the environment"
+    lines = [f"invalid hub settings in {where}:"]
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        env = ENV_PREFIX + ENV_NESTED_DELIMITER.join(str(part).upper() for part in error["loc"])
+        given = f" (got {error['input']!r})" if not isinstance(error["input"], dict) else ""
+        lines.append(f"  {key}: {error['msg']}{given}  [file key {key!r} or env {env}]")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The hub's SQL store: models (``models``), engine and sessions (``db``), migrations (``migrate``)."""

@@ -1,0 +1,54 @@
+"""Engines and sessions: SQLite (aiosqlite, WAL) embedded, PostgreSQL (asyncpg) in production."""
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from hub.settings import DatabaseSettings
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def async_url(url: str) -> str:
+    """Map the operator's plain URL to the async driver SQLAlchemy needs."""
+    if url.startswith("sqlite:"):
+        return "sqlite+aiosqlite:" + url.removeprefix("sqlite:")
+    if url.startswith("postgresql:"):
+        return "postgresql+asyncpg:" + url.removeprefix("postgresql:")
+    return url
+
+
+def create_engine(database: DatabaseSettings) -> AsyncEngine:
+    url = async_url(database.url)
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if database.db_schema:
+        connect_args["server_settings"] = {"search_path": database.db_schema}
+    return create_async_engine(
+        url, pool_size=database.pool_size, max_overflow=database.pool_size, connect_args=connect_args
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the API read while ingest writes. FULL sync because an ack promises the punch is on
+    # disk; the fsync is paid once per batched commit, not per punch.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def insert_for(engine: AsyncEngine) -> Any:
+    """The dialect's ``insert`` (both offer ``on_conflict_do_nothing``/``on_conflict_do_update``)."""
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert

@@ -1,0 +1,248 @@
+"""The hub's tables. Migrations in ``hub/migrations`` create them; a test proves the two agree.
+
+Punches keep the raw record exactly as the edge delivered it under the UNIQUE idempotency key.
+Whose punch it is is not stored on the punch: it is looked up through ``enrollments`` at query time
+(terminal serial + PIN + local date within validity), so adding or correcting an enrollment
+re-attributes old punches at once and ingest never waits for the registry.
+"""
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from hub.store.types import BigIntId, UtcDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+# --- registry -------------------------------------------------------------------------------------
+
+
+class Unit(Base):
+    """A satuan kerja / OPD; ``parent_id`` makes the organisation a tree."""
+
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Employee(Base):
+    """A civil servant, identified by NIP."""
+
+    __tablename__ = "employees"
+    __table_args__ = (
+        CheckConstraint("job_class BETWEEN 1 AND 17", name="job_class_range"),
+        CheckConstraint("active_to IS NULL OR active_to >= active_from", name="active_dates_ordered"),
+    )
+
+    nip: Mapped[str] = mapped_column(String(18), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"), index=True)
+    job_class: Mapped[int | None] = mapped_column(SmallInteger)
+    schedule_group: Mapped[str | None] = mapped_column(String(64))
+    active_from: Mapped[date] = mapped_column(Date)
+    active_to: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Terminal(Base):
+    """An attendance terminal, by the serial it reports; ``zone`` is its IANA zone."""
+
+    __tablename__ = "terminals"
+
+    serial: Mapped[str] = mapped_column(String(64), primary_key=True)
+    location: Mapped[str] = mapped_column(String(200))
+    zone: Mapped[str] = mapped_column(String(64))
+    edge_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Enrollment(Base):
+    """PIN ``pin`` on terminal ``terminal_sn`` is employee ``nip`` from ``valid_from`` to ``valid_to``.
+
+    Both dates are inclusive terminal-local dates; ``valid_to`` None means still valid. PINs get
+    reused, so the same terminal + PIN may have several enrollments, never overlapping.
+    """
+
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="validity_ordered"),
+        Index(None, "terminal_sn", "pin"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    terminal_sn: Mapped[str] = mapped_column(ForeignKey("terminals.serial", ondelete="RESTRICT"))
+    pin: Mapped[str] = mapped_column(String(24))
+    nip: Mapped[str] = mapped_column(ForeignKey("employees.nip", ondelete="RESTRICT"), index=True)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# --- ingest ---------------------------------------------------------------------------------------
+
+
+class Punch(Base):
+    """One punch as delivered, stored once under its idempotency key."""
+
+    __tablename__ = "punches"
+    __table_args__ = (
+        Index(None, "terminal_sn", "pin", "local_date"),
+        Index(None, "utc"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    terminal_sn: Mapped[str] = mapped_column(String(64))
+    pin: Mapped[str] = mapped_column(String(24))
+    local_time: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    local_date: Mapped[date] = mapped_column(Date)
+    zone: Mapped[str] = mapped_column(String(64))
+    utc: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[int] = mapped_column(SmallInteger)
+    punch: Mapped[int] = mapped_column(SmallInteger)
+    verify: Mapped[int | None] = mapped_column(SmallInteger)
+    workcode: Mapped[int] = mapped_column(Integer)
+    read_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    flags: Mapped[str] = mapped_column(String(200), doc="Comma-separated PunchFlag values, '' for none")
+    historical: Mapped[bool] = mapped_column(Boolean)
+    edge_id: Mapped[str] = mapped_column(String(64))
+    batch_id: Mapped[str] = mapped_column(String(80))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Batch(Base):
+    """Each punch batch seen, by edge and seq: the record sequence gaps are computed from."""
+
+    __tablename__ = "batches"
+
+    edge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=False)
+    batch_id: Mapped[str] = mapped_column(String(80))
+    session: Mapped[int] = mapped_column(BigIntId)
+    punches: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DeadLetter(Base):
+    """A message (or a punch of one) the hub refused, kept byte for byte with the reason."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    topic: Mapped[str] = mapped_column(Text)
+    edge_id: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    worker: Mapped[str] = mapped_column(String(128))
+
+
+# --- liveness -------------------------------------------------------------------------------------
+
+
+class Edge(Base):
+    """The last known state of an edge agent, from its retained status and its heartbeats."""
+
+    __tablename__ = "edges"
+
+    edge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str | None] = mapped_column(String(16))
+    session: Mapped[int | None] = mapped_column(BigIntId)
+    status_reason: Mapped[str | None] = mapped_column(String(32))
+    status_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    agent_version: Mapped[str | None] = mapped_column(String(64))
+    terminals: Mapped[list[str] | None] = mapped_column(JSON)
+    health_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    health_session: Mapped[int | None] = mapped_column(BigIntId)
+    last_seq: Mapped[int | None] = mapped_column(BigIntId, doc="Highest seq the edge says it has sent")
+    uptime_seconds: Mapped[float | None] = mapped_column(Float)
+    buffer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TerminalHealth(Base):
+    """A terminal as its edge last reported it."""
+
+    __tablename__ = "terminal_health"
+
+    edge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    terminal_sn: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    reachable: Mapped[bool] = mapped_column(Boolean)
+    last_poll: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_success: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    records: Mapped[int | None] = mapped_column(Integer)
+    record_capacity: Mapped[int | None] = mapped_column(Integer)
+    users: Mapped[int | None] = mapped_column(Integer)
+    drift_seconds: Mapped[float | None] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# --- access ---------------------------------------------------------------------------------------
+
+
+class ApiToken(Base):
+    """A bearer token; only the SHA-256 of the secret is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AuditEntry(Base):
+    """Who changed what in the registry, when, with the row before and after."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index(None, "entity", "entity_key"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(16))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_key: Mapped[str] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)

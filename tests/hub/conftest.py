@@ -1,0 +1,36 @@
+"""Hub fixtures: a migrated store parametrized over SQLite and PostgreSQL, and a stand-in edge."""
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from hub_testkit import FakeEdge, Store, provision
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.store.db import create_engine
+from hub.store.migrate import upgrade
+from presensi.mosquitto import MosquittoBroker
+
+STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=STORES)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    async with provision(request.param, tmp_path) as provisioned:
+        yield provisioned
+
+
+@pytest.fixture
+async def engine(store: Store) -> AsyncIterator[AsyncEngine]:
+    """The store, migrated to head with Alembic (never ``create_all``)."""
+    created = create_engine(store.database)
+    await upgrade(created)
+    yield created
+    await created.dispose()
+
+
+@pytest.fixture
+def edge(broker: MosquittoBroker) -> Iterator[FakeEdge]:
+    fake = FakeEdge(broker)
+    yield fake
+    fake.close()
