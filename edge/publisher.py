@@ -1,0 +1,299 @@
+"""Ships buffered punches to the hub over MQTT and applies the hub's acks (contract v1).
+
+paho-mqtt 2.x driven from our own thread (``loop()`` rather than ``loop_start()``) so that
+reconnects use capped exponential backoff with jitter and every buffer operation happens in one
+place. Delivery is end to end: a batch is committed to the buffer before it is published, stays
+there until the hub's ack names it, and is republished unchanged when no ack comes within the
+timeout (backing off while the hub stays silent).
+"""
+
+import logging
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import ValidationError
+
+from edge.buffer import Buffer, BufferedPunch, StoredBatch
+from edge.config import EdgeSettings
+from presensi.contract import (
+    BatchAck,
+    Command,
+    CommandResult,
+    EdgeHealth,
+    EdgeStatus,
+    EdgeTopics,
+    PunchBatch,
+    PunchRecord,
+)
+
+log = logging.getLogger(__name__)
+MAX_RESEND_BACKOFF_SECONDS = 600.0
+
+
+def build_batch_payload(
+    edge_id: str, historical_after: timedelta
+) -> Callable[[int, int, list[BufferedPunch], datetime], tuple[str, bytes]]:
+    """The buffer's batch builder: the exact bytes stored and (re)published for a batch."""
+
+    def build(seq: int, session: int, punches: list[BufferedPunch], now: datetime) -> tuple[str, bytes]:
+        batch_id = f"{edge_id}:{session}:{seq:06d}"
+        records = tuple(
+            PunchRecord(
+                key=p.punch.key,
+                terminal_sn=p.punch.terminal_sn,
+                pin=p.punch.pin,
+                local_time=p.punch.local_time,
+                zone=p.punch.zone,
+                utc=p.punch.utc,
+                status=p.punch.status,
+                punch=p.punch.punch,
+                verify=p.punch.verify,
+                workcode=p.punch.workcode,
+                read_at=p.read_at,
+                flags=p.flags,
+                historical=now - p.punch.utc > historical_after,
+            )
+            for p in punches
+        )
+        batch = PunchBatch(edge_id=edge_id, batch_id=batch_id, seq=seq, session=session, sent_at=now, punches=records)
+        return batch_id, batch.model_dump_json().encode()
+
+    return build
+
+
+class Publisher(threading.Thread):
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        buffer: Buffer,
+        *,
+        session: int,
+        health: Callable[[], EdgeHealth],
+        on_command: Callable[[Command], None],
+        terminals: Callable[[], tuple[str, ...]],
+        agent_version: str,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        super().__init__(name="publisher", daemon=True)
+        self.settings = settings
+        self.buffer = buffer
+        self.session = session
+        self.health = health
+        self.on_command = on_command
+        self.terminals = terminals
+        self.agent_version = agent_version
+        self.now = now
+        self.topics = EdgeTopics(settings.edge_id)
+        self.connected = threading.Event()
+        self.acks_received = 0
+        self.batches_published = 0
+        self._stopping = threading.Event()
+        self._flush_deadline: float | None = None
+        self._results: list[CommandResult] = []
+        self._results_lock = threading.Lock()
+        self._last_heartbeat = 0.0
+        pub = settings.publisher
+        self._build = build_batch_payload(settings.edge_id, timedelta(seconds=pub.historical_after_seconds))
+        self._client = self._make_client()
+
+    # --- client set-up ---------------------------------------------------------------------------
+
+    def _status(self, state: str, reason: str) -> bytes:
+        return EdgeStatus(
+            edge_id=self.settings.edge_id, state=state, session=self.session, ts=self.now(), reason=reason,  # type: ignore[arg-type]
+            agent_version=self.agent_version, terminals=self.terminals(),
+        ).model_dump_json().encode()  # fmt: skip
+
+    def _make_client(self) -> mqtt.Client:
+        broker = self.settings.broker
+        v5 = broker.protocol == "5"
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"edge-{self.settings.edge_id}",
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+        )
+        client.max_inflight_messages_set(max(20, self.settings.publisher.max_inflight_batches))
+        if broker.username:
+            client.username_pw_set(broker.username, broker.password.get_secret_value() if broker.password else None)
+        if broker.tls is not None:
+            tls = broker.tls
+            client.tls_set(
+                ca_certs=str(tls.ca_file) if tls.ca_file else None,
+                certfile=str(tls.cert_file) if tls.cert_file else None,
+                keyfile=str(tls.key_file) if tls.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+            client.tls_insecure_set(tls.insecure)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _connect_once(self) -> None:
+        broker = self.settings.broker
+        # The Last Will: the broker announces us offline if we vanish (retained, like the birth).
+        self._client.will_set(self.topics.status, self._status("offline", "connection_lost"), qos=1, retain=True)
+        if broker.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = broker.session_expiry_seconds
+            self._client.connect(
+                broker.host, broker.port, broker.keepalive_seconds, clean_start=False, properties=props
+            )
+        else:
+            self._client.connect(broker.host, broker.port, broker.keepalive_seconds)
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        client.publish(self.topics.status, self._status("online", "connected"), qos=1, retain=True)
+        client.subscribe([(self.topics.ack, 1), (self.topics.command, 1)])
+        self.connected.set()
+        log.info("connected to broker %s:%d (session present: %s)", self.settings.broker.host,
+                 self.settings.broker.port, getattr(flags, "session_present", None))  # fmt: skip
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if self.connected.is_set():
+            log.warning("disconnected from broker: %s", reason)
+        self.connected.clear()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            if message.topic == self.topics.ack:
+                ack = BatchAck.model_validate_json(message.payload)
+                acked = self.buffer.acknowledge(ack.batch_id, self.now())
+                self.acks_received += 1
+                for rejected in ack.rejected:
+                    log.error(
+                        "hub rejected punch %s: %s (kept in the hub's dead letters)", rejected.key, rejected.reason
+                    )
+                log.debug("ack %s: %d punches acknowledged", ack.batch_id, acked)
+            elif message.topic == self.topics.command:
+                command = Command.model_validate_json(message.payload)
+                if command.expires_at is not None and command.expires_at < self.now():
+                    self.publish_result(command.command_id, False, "expired before it arrived")
+                else:
+                    self.on_command(command)
+        except ValidationError as exc:
+            log.error("ignoring malformed message on %s: %s", message.topic, exc.errors()[:3])
+
+    def publish_result(self, command_id: str, ok: bool, detail: str) -> None:
+        result = CommandResult(
+            edge_id=self.settings.edge_id, command_id=command_id, ok=ok, detail=detail, finished_at=self.now()
+        )
+        with self._results_lock:
+            self._results.append(result)
+
+    # --- the loop --------------------------------------------------------------------------------
+
+    def stop(self, flush_seconds: float = 0.0) -> None:
+        """Stop after publishing what is pending and waiting up to ``flush_seconds`` for acks."""
+        self._flush_deadline = time.monotonic() + flush_seconds
+        self._stopping.set()
+
+    def run(self) -> None:
+        broker = self.settings.broker
+        failures = 0
+        while not self._stopping.is_set() or self._flushing():
+            if not self.connected.is_set():
+                try:
+                    self._connect_once()
+                    deadline = time.monotonic() + 10
+                    while not self.connected.is_set() and time.monotonic() < deadline:
+                        self._client.loop(timeout=0.1)
+                        if self._stopping.is_set() and not self._flushing():
+                            break
+                except (OSError, ssl.SSLError) as exc:
+                    log.debug("broker connect failed: %s", exc)
+                if not self.connected.is_set():
+                    failures += 1
+                    delay = min(broker.reconnect_max_seconds, broker.reconnect_min_seconds * 2.0 ** min(failures, 16))
+                    delay *= random.uniform(0.5, 1.0)  # jitter: a fleet of edges must not reconnect in step
+                    if failures in (1, 5) or failures % 20 == 0:
+                        log.warning("broker %s:%d unreachable (attempt %d), retrying in %.1f s",
+                                    broker.host, broker.port, failures, delay)  # fmt: skip
+                    self._stopping.wait(delay) if not self._flushing() else time.sleep(min(delay, 0.5))
+                    continue
+                failures = 0
+            self._client.loop(timeout=0.05)
+            if self.connected.is_set():
+                self.pump()
+        self._shutdown()
+
+    def _flushing(self) -> bool:
+        """During a stop, keep going while the buffer still has unacked batches and time is left."""
+        if self._flush_deadline is None or time.monotonic() >= self._flush_deadline:
+            return False
+        return bool(self.buffer.unacked_batches()) or self.buffer.pending_count() > 0
+
+    def pump(self) -> None:
+        """Publish due batches, form new ones, send command results and the heartbeat."""
+        now = self.now()
+        pub = self.settings.publisher
+        inflight = self.buffer.unacked_batches()
+        for batch in inflight:
+            if self._due(batch, now):
+                self._publish(batch, now)
+        room = pub.max_inflight_batches - len(inflight)
+        while room > 0 and self._batch_ready(now):
+            fresh = self.buffer.create_batch(pub.batch_size, self._build, now=now)
+            if fresh is None:
+                break
+            self._publish(fresh, now)
+            room -= 1
+        with self._results_lock:
+            results, self._results = self._results, []
+        for result in results:
+            self._client.publish(self.topics.command_result, result.model_dump_json(), qos=1)
+        if time.monotonic() - self._last_heartbeat >= pub.heartbeat_seconds:
+            self._last_heartbeat = time.monotonic()
+            self._client.publish(self.topics.health, self.health().model_dump_json(), qos=0)
+
+    def _batch_ready(self, now: datetime) -> bool:
+        pub = self.settings.publisher
+        if self._stopping.is_set():
+            return self.buffer.pending_count() > 0
+        if self.buffer.pending_count() >= pub.batch_size:
+            return True
+        oldest = self.buffer.oldest_pending_read_at()
+        return oldest is not None and (now - oldest).total_seconds() >= pub.batch_max_age_seconds
+
+    def _due(self, batch: StoredBatch, now: datetime) -> bool:
+        if batch.last_sent_at is None:
+            return True  # created but never published (e.g. killed in between)
+        timeout = self.settings.publisher.ack_timeout_seconds * 2.0 ** max(0, min(batch.attempts - 1, 8))
+        return (now - batch.last_sent_at).total_seconds() >= min(timeout, MAX_RESEND_BACKOFF_SECONDS)
+
+    def _publish(self, batch: StoredBatch, now: datetime) -> None:
+        info = self._client.publish(self.topics.punches, batch.payload, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            log.debug("publish of %s deferred: %s", batch.batch_id, mqtt.error_string(info.rc))
+            return
+        self.buffer.mark_published(batch.batch_id, now)
+        self.batches_published += 1
+        if batch.attempts:
+            log.info("resent batch %s (attempt %d): no ack yet", batch.batch_id, batch.attempts + 1)
+
+    def _shutdown(self) -> None:
+        if self.connected.is_set():
+            # A clean disconnect suppresses the Last Will, so announce the shutdown ourselves.
+            info = self._client.publish(self.topics.status, self._status("offline", "shutdown"), qos=1, retain=True)
+            deadline = time.monotonic() + 3
+            while not info.is_published() and time.monotonic() < deadline:
+                self._client.loop(timeout=0.05)
+            self._client.disconnect()
+            self._client.loop(timeout=0.1)
+        left = self.buffer.stats()
+        log.info(
+            "publisher stopped: %d pending, %d sent without ack (kept for the next start)", left.pending, left.sent
+        )
