@@ -40,10 +40,12 @@ class MiniHub:
         client.on_message = self._on_message
         subs = HubSubscriptions()
         connected = threading.Event()
-        client.on_connect = lambda c, u, f, r, p: (
-            c.subscribe([(subs.punches_unshared, 1), (subs.status, 1), (subs.command_results, 1)]),
-            connected.set(),
-        )
+
+        def on_connect(c: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
+            c.subscribe([(subs.punches_unshared, 1), (subs.status, 1), (subs.command_results, 1)])
+            connected.set()
+
+        client.on_connect = on_connect
         client.connect("127.0.0.1", self.port)
         client.loop_start()
         if not connected.wait(10):
