@@ -7,7 +7,7 @@ were duplicates. Acks are built only after the commit returned (decision 2).
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, StatementError
@@ -26,7 +26,7 @@ from hub.ingest.classify import (
 from hub.ingest.punch_insert import PunchRow, insert_or_ignore
 from hub.store.db import insert_for
 from hub.store.models import Batch
-from presensi.contract import BatchAck, EdgeTopics
+from presensi.contract import BatchAck, EdgeTopics, RejectedPunch
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ async def commit_received(engine: AsyncEngine, received: Sequence[Received], wor
         if is_transient(exc):
             raise StoreUnavailable(_first_line(exc)) from exc
         if len(received) == 1:
-            return await _commit(engine, [_refused_by_store(received[0], exc)], worker)
+            return await _commit_refused(engine, received[0], exc, worker)
         log.warning("store refused a flush of %d messages (%s); isolating the culprit", len(received), _first_line(exc))
     outcome = Outcome()
     for one in received:
@@ -84,11 +84,23 @@ async def commit_received(engine: AsyncEngine, received: Sequence[Received], wor
     return outcome
 
 
-def _refused_by_store(one: Received, exc: BaseException) -> Received:
+async def _commit_refused(engine: AsyncEngine, one: Received, exc: BaseException, worker: str) -> Outcome:
+    """Keep a message the store refused as a dead letter. A punch batch is still acked, naming every
+    punch as rejected, so the edge stops resending something the hub can never store."""
     d = one.delivery
     reason = f"store refused the message: {type(exc).__name__}: {_first_line(exc)}"
-    edge_id = getattr(one.meaning, "edge_id", None)
-    return Received(d, Refusal(d.topic, edge_id, reason, d.payload, d.received_at))
+    meaning = one.meaning
+    letter = Refusal(d.topic, getattr(meaning, "edge_id", None), reason, d.payload, d.received_at)
+    if isinstance(meaning, PunchDelivery):
+        rejected = meaning.rejected + tuple(RejectedPunch(key=p.key, reason=reason) for p in meaning.punches)
+        acked = replace(meaning, punches=(), rejected=rejected, refusals=(letter,))
+        try:
+            return await _commit(engine, [Received(d, acked)], worker)
+        except Exception as again:
+            if is_transient(again):
+                raise StoreUnavailable(_first_line(again)) from again
+            # Even the envelope does not fit (a seq beyond the column, say): dead letter, no ack.
+    return await _commit(engine, [Received(d, letter)], worker)
 
 
 def _first_line(exc: BaseException) -> str:

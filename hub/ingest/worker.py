@@ -37,7 +37,8 @@ OUTGOING_INFLIGHT = 1000
 
 @dataclass(slots=True)
 class IngestStats:
-    messages: int = 0
+    messages: int = 0  # received
+    settled: int = 0  # committed (stored or dead-lettered) and PUBACKed
     flushes: int = 0
     stored: int = 0
     duplicates: int = 0
@@ -132,6 +133,7 @@ class IngestWorker:
         if failed:
             log.error("%s: subscription refused: %s", self.client_id, failed)
             return
+        log.info("%s subscribed (group %s)", self.client_id, self.settings.mqtt.group)
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self.subscribed.set)
 
@@ -203,6 +205,7 @@ class IngestWorker:
                 self._client.publish(topic, ack.model_dump_json(), qos=1)
             for one in group:
                 self._client.ack(one.delivery.mid, one.delivery.qos)
+            self.stats.settled += len(group)
             self.stats.flushes += 1
             self.stats.stored += outcome.stored
             self.stats.duplicates += outcome.duplicates

@@ -34,3 +34,18 @@ def edge(broker: MosquittoBroker) -> Iterator[FakeEdge]:
     fake = FakeEdge(broker)
     yield fake
     fake.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """For tests whose subject is the process, not the store."""
+    async with provision("sqlite", tmp_path) as provisioned:
+        yield provisioned
+
+
+@pytest.fixture
+async def sqlite_engine(sqlite_store: Store) -> AsyncIterator[AsyncEngine]:
+    created = create_engine(sqlite_store.database)
+    await upgrade(created)
+    yield created
+    await created.dispose()

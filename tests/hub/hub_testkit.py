@@ -169,3 +169,66 @@ class FakeEdge:
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
+
+
+class WorkerThread:
+    """An ingest worker on its own event loop in a thread, for synchronous (hypothesis) tests."""
+
+    def __init__(self, settings: HubSettings, client_id: str = "hub-fuzz") -> None:
+        self._settings = settings
+        self._client_id = client_id
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.worker: IngestWorker | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, daemon=True)
+
+    def __enter__(self) -> "WorkerThread":
+        self._thread.start()
+        assert self._ready.wait(15), "worker did not subscribe"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        assert self._loop is not None
+        assert self.worker is not None
+        self._loop.call_soon_threadsafe(self.worker.stop)
+        self._thread.join(30)
+
+    def _main(self) -> None:
+        asyncio.run(self._run())
+
+    async def _run(self) -> None:
+        from hub.store.db import create_engine
+        from hub.store.migrate import upgrade
+
+        self._loop = asyncio.get_running_loop()
+        engine = create_engine(self._settings.database)
+        try:
+            await upgrade(engine)
+            self.worker = IngestWorker(self._settings, engine, client_id=self._client_id)
+            task = asyncio.create_task(self.worker.run())
+            await self.worker.subscribed.wait()
+            self._ready.set()
+            await task
+        except BaseException as exc:
+            self.error = exc
+            raise
+        finally:
+            await engine.dispose()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait_settled(self, count: int, timeout: float = 10.0) -> None:
+        """Wait until ``count`` messages in all were committed and PUBACKed."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.worker is not None
+            if self.worker.stats.settled >= count:
+                return
+            assert self.alive, f"worker died: {self.error!r}"
+            time.sleep(0.002)
+        raise AssertionError(f"only {self.worker and self.worker.stats.settled} of {count} messages settled")
