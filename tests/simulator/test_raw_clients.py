@@ -169,3 +169,12 @@ def test_client_sent_ack_ok_gets_no_answer(handle: SimulatedTerminal, transport:
         with pytest.raises(socket.timeout):
             raw.recv()
         assert raw.request(Cmd.GET_FREE_SIZES).command == Cmd.ACK_OK
+
+
+def test_client_sent_ack_error_and_ack_unknown_are_answered(handle: SimulatedTerminal, transport: str) -> None:
+    """pyzk's _clear_error sends 2001 and 0xFFFF as requests and reads a reply to each."""
+    with RawClient(handle.host, handle.port, transport) as raw:
+        raw.connect()
+        for command in (Cmd.ACK_ERROR, Cmd.ACK_UNKNOWN, Cmd.ACK_UNKNOWN, Cmd.ACK_UNKNOWN):
+            assert raw.request(command, b"~ExtendFmt\x00").command == Cmd.ACK_OK
+        assert raw.request(Cmd.GET_FREE_SIZES).command == Cmd.ACK_OK
