@@ -99,9 +99,7 @@ def _numeric_pin(pin: str) -> int:
     try:
         return int(pin)
     except ValueError:
-        raise ValueError(
-            f"PIN {pin!r} is not numeric: 28-byte/16-byte firmware stores PINs as integers"
-        ) from None
+        raise ValueError(f"PIN {pin!r} is not numeric: 28-byte/16-byte firmware stores PINs as integers") from None
 
 
 def encode_user(user: User, size: UserSize) -> bytes:

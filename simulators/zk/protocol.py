@@ -114,9 +114,7 @@ def decode_tcp_prefix(prefix: bytes) -> int:
 def encode_time(t: datetime) -> int:
     """The terminal's packed time: seconds in a calendar of 12 months of 31 days, from 2000."""
     return (
-        ((t.year % 100) * 12 * 31 + (t.month - 1) * 31 + t.day - 1) * 86400
-        + (t.hour * 60 + t.minute) * 60
-        + t.second
+        ((t.year % 100) * 12 * 31 + (t.month - 1) * 31 + t.day - 1) * 86400 + (t.hour * 60 + t.minute) * 60 + t.second
     )
 
 
