@@ -22,13 +22,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def mosquitto_binary() -> str:
-    found = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-    )
+    found = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
     if not found:
-        raise FileNotFoundError(
-            "mosquitto is not installed: run `make system-deps` (apt-get install mosquitto)"
-        )
+        raise FileNotFoundError("mosquitto is not installed: run `make system-deps` (apt-get install mosquitto)")
     return found
 
 

@@ -135,9 +135,7 @@ class EdgeStatus(_Message):
 class TerminalHealth(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    terminal_sn: str = Field(
-        description="Serial as read from the device, or the configured name before first contact"
-    )
+    terminal_sn: str = Field(description="Serial as read from the device, or the configured name before first contact")
     name: str
     reachable: bool
     last_poll: AwareDatetime | None = None

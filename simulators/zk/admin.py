@@ -51,9 +51,7 @@ def build_app(fleet: Fleet) -> Starlette:
         handle = _terminal(fleet, request.path_params["serial"])
         body = await _json(request)
         try:
-            record = handle.terminal.punch(
-                str(body["pin"]), int(body.get("status", 0)), int(body.get("verify", 1))
-            )
+            record = handle.terminal.punch(str(body["pin"]), int(body.get("status", 0)), int(body.get("verify", 1)))
         except KeyError as exc:
             raise HTTPException(422, str(exc)) from exc
         if record is None:
@@ -122,9 +120,7 @@ def build_app(fleet: Fleet) -> Starlette:
             if "jump_seconds" in body:
                 fleet.world.jump(timedelta(seconds=float(body["jump_seconds"])))
         stats = asdict(fleet.workforce.stats) if fleet.workforce else None
-        return JSONResponse(
-            {"now": fleet.world.now().isoformat(), "speed": fleet.world.speed, "workforce": stats}
-        )
+        return JSONResponse({"now": fleet.world.now().isoformat(), "speed": fleet.world.speed, "workforce": stats})
 
     async def error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)

@@ -100,9 +100,7 @@ def build(spec: FleetSpec, world: SimClock) -> tuple[list[Terminal], list[Employ
                 comm_key=spec.comm_key,
                 record_capacity=spec.record_capacity,
                 when_full=spec.when_full,
-                identity=Identity(
-                    serial=serial, name=f"Kantor {office + 1} pintu {index // spec.offices + 1}"
-                ),
+                identity=Identity(serial=serial, name=f"Kantor {office + 1} pintu {index // spec.offices + 1}"),
             )
         terminals.append(terminal)
         office_of.append(office)

@@ -53,9 +53,7 @@ class SimClock:
 class TerminalClock:
     """A terminal's local wall clock: world time in its zone, plus an offset that drifts."""
 
-    def __init__(
-        self, world: SimClock, zone: str, offset_seconds: float = 0.0, drift_ppm: float = 0.0
-    ) -> None:
+    def __init__(self, world: SimClock, zone: str, offset_seconds: float = 0.0, drift_ppm: float = 0.0) -> None:
         self.world = world
         self.zone = ZoneInfo(zone)
         self._lock = threading.Lock()
@@ -90,9 +88,7 @@ class TerminalClock:
 
     def set_drift(self, ppm: float) -> None:
         with self._lock:
-            current = (
-                self._offset + (self.world.now() - self._drift_since).total_seconds() * self._drift_ppm / 1e6
-            )
+            current = self._offset + (self.world.now() - self._drift_since).total_seconds() * self._drift_ppm / 1e6
             self._offset, self._drift_since, self._drift_ppm = current, self.world.now(), ppm
 
     def power_loss(self) -> None:

@@ -473,6 +473,9 @@ class TerminalServer:
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.terminal.faults.udp_only:
+            writer.close()
+            return
         self._tcp_writers.add(writer)
         handler = asyncio.current_task()
         if handler is not None:

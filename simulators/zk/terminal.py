@@ -40,6 +40,7 @@ class Faults:
     reply_delay: float = 0.0  # seconds before every reply (a busy or far-away terminal)
     drop_mid_transfer: bool = False  # the connection dies halfway through every buffered read
     refuse_auth: bool = False  # the comm key was changed at the device: every AUTH is refused
+    udp_only: bool = False  # old firmware: TCP connections are dropped at once, only UDP answers
 
 
 @dataclass(slots=True)
@@ -139,9 +140,7 @@ class Terminal:
         with self._lock:
             return [self._users[uid] for uid in sorted(self._users)]
 
-    def add_user(
-        self, pin: str, name: str = "", *, privilege: int = 0, card: int = 0, password: str = ""
-    ) -> User:
+    def add_user(self, pin: str, name: str = "", *, privilege: int = 0, card: int = 0, password: str = "") -> User:
         """Enrol a PIN in the next free uid slot (or return the existing enrolment)."""
         with self._lock:
             for user in self._users.values():
@@ -271,9 +270,7 @@ class Terminal:
         """Switch firmware (as after a firmware update): every layout follows, the data stays."""
         with self._lock:
             self.profile = PROFILES[profile] if isinstance(profile, str) else profile
-            self._log_bytes = bytearray(
-                b"".join(encode_record(r, self.profile.record_layout) for r in self._log)
-            )
+            self._log_bytes = bytearray(b"".join(encode_record(r, self.profile.record_layout) for r in self._log))
             self._users_blob = None
 
     # --- what the protocol reads --------------------------------------------------------------
@@ -322,9 +319,7 @@ class Terminal:
                 "clock": {"offset_seconds": self.clock.offset_seconds, "drift_ppm": self.clock.drift_ppm},
                 "options": dict(self.options),
                 "users": [asdict(u) for u in self.users()],
-                "records": [
-                    [r.uid, r.pin, r.timestamp.isoformat(), r.status, r.punch, r.workcode] for r in self._log
-                ],
+                "records": [[r.uid, r.pin, r.timestamp.isoformat(), r.status, r.punch, r.workcode] for r in self._log],
             }
 
     def save(self, path: Path) -> None:
@@ -352,10 +347,7 @@ class Terminal:
         for user in state["users"]:
             terminal.set_user(User(**user))
         terminal.prefill(
-            [
-                Record(uid, pin, datetime.fromisoformat(ts), st, pu, wc)
-                for uid, pin, ts, st, pu, wc in state["records"]
-            ]
+            [Record(uid, pin, datetime.fromisoformat(ts), st, pu, wc) for uid, pin, ts, st, pu, wc in state["records"]]
         )
         terminal.stats = TerminalStats()
         return terminal

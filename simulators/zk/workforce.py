@@ -81,9 +81,7 @@ def plan_day(employee: Employee, day: date, seed: int, habits: Habits) -> list[P
     for probability, band in bands:
         if roll < probability:
             arrival = (
-                None
-                if band is None
-                else start + timedelta(minutes=rng.randint(*band), seconds=rng.randint(0, 59))
+                None if band is None else start + timedelta(minutes=rng.randint(*band), seconds=rng.randint(0, 59))
             )
             break
         roll -= probability

@@ -235,3 +235,14 @@ def test_clock_read_set_and_identity(fleet: Fleet) -> None:
     driver.clear_log()
     assert driver.log_size().records == 0
     driver.close()
+
+
+def test_auto_transport_falls_back_to_udp_when_tcp_is_refused(fleet: Fleet) -> None:
+    sim = _terminal(fleet, "UDPONLY", records=10)
+    sim.terminal.faults.udp_only = True
+    with pytest.raises(TerminalUnreachable):
+        _driver(sim, transport="tcp")
+    driver = _driver(sim, transport="auto")
+    assert driver.connected_over == "udp"
+    assert len(driver.read_attendance()) == 10
+    driver.close()
