@@ -208,21 +208,12 @@ class Buffer:
             )
             return db.total_changes - before
 
-    def known_keys(self, keys: Iterable[str]) -> set[str]:
-        keys = list(keys)
-        found: set[str] = set()
-        with self._lock:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                found.update(r[0] for r in self._db.execute(f"SELECT key FROM punches WHERE key IN ({marks})", chunk))
-        return found
-
     def acked_keys(self, keys: Iterable[str]) -> set[str]:
+        """The subset of ``keys`` the hub has acknowledged."""
         keys = list(keys)
         found: set[str] = set()
         with self._lock:
-            for start in range(0, len(keys), 500):
+            for start in range(0, len(keys), 500):  # SQLite caps the number of bound parameters
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 sql = f"SELECT key FROM punches WHERE state = {State.ACKNOWLEDGED} AND key IN ({marks})"

@@ -9,12 +9,12 @@ import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from presensi.contract.topics import EDGE_ID_PATTERN
+from presensi.zones import ZoneName
 
 
 class ConfigError(Exception):
@@ -78,7 +78,7 @@ class TerminalSettings(_Section):
     port: int = Field(default=4370, ge=1, le=65535)
     transport: Literal["tcp", "udp", "auto"] = "auto"
     comm_key: int = Field(default=0, ge=0, le=999999)
-    zone: str = "Asia/Jakarta"
+    zone: ZoneName = "Asia/Jakarta"
     timeout_seconds: float = Field(default=10.0, gt=0)
     poll_interval_seconds: float = Field(default=15.0, gt=0)
     full_read_interval_seconds: float = Field(
@@ -89,15 +89,6 @@ class TerminalSettings(_Section):
     installed_on: date = date(2001, 1, 1)
     clock: ClockSettings = ClockSettings()
     clear_log: ClearLogSettings = ClearLogSettings()
-
-    @field_validator("zone")
-    @classmethod
-    def _zone(cls, zone: str) -> str:
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA zone {zone!r} (e.g. Asia/Jakarta, Asia/Makassar, Asia/Jayapura)") from exc
-        return zone
 
 
 class EdgeSettings(BaseSettings):

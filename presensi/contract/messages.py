@@ -9,7 +9,7 @@ Rules every model follows:
 
 from enum import StrEnum
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AwareDatetime,
@@ -17,12 +17,12 @@ from pydantic import (
     ConfigDict,
     Field,
     NaiveDatetime,
-    field_validator,
     model_validator,
 )
 
 from presensi.contract.keys import punch_key
 from presensi.contract.topics import EDGE_ID_PATTERN
+from presensi.zones import ZoneName
 
 CONTRACT_VERSION = 1
 MAX_PUNCHES_PER_BATCH = 5000
@@ -56,7 +56,7 @@ class PunchRecord(BaseModel):
     terminal_sn: TerminalSerial
     pin: Pin
     local_time: NaiveDatetime = Field(description="Terminal-local wall time, the legal record")
-    zone: str = Field(description="IANA zone of the terminal, e.g. Asia/Jakarta")
+    zone: ZoneName = Field(description="IANA zone of the terminal, e.g. Asia/Jakarta")
     utc: AwareDatetime = Field(description="local_time interpreted in zone, as UTC")
     status: int = Field(ge=0, le=255, description="Attendance state key (0 check-in, 1 check-out, ...)")
     punch: int = Field(ge=0, le=255, description="Punch/verify code as the terminal reports it")
@@ -67,15 +67,6 @@ class PunchRecord(BaseModel):
     historical: bool = Field(
         default=False, description="Replayed long after it happened: the hub recomputes, never overwrites"
     )
-
-    @field_validator("zone")
-    @classmethod
-    def _known_zone(cls, zone: str) -> str:
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA zone {zone!r}") from exc
-        return zone
 
     @model_validator(mode="after")
     def _consistent(self) -> "PunchRecord":

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from simulators.zk.protocol import decode_time, encode_time, encode_time_hex
+from devices.zk.codec import decode_time
+from simulators.zk.protocol import encode_time, encode_time_hex
 
 UserSize = Literal[28, 72]
 RecordLayout = Literal["8", "8-zem500", "16", "40"]

@@ -118,15 +118,6 @@ def encode_time(t: datetime) -> int:
     )
 
 
-def decode_time(value: int) -> datetime:
-    second, value = value % 60, value // 60
-    minute, value = value % 60, value // 60
-    hour, value = value % 24, value // 24
-    day, value = value % 31 + 1, value // 31
-    month, value = value % 12 + 1, value // 12
-    return datetime(value + 2000, month, day, hour, minute, second)
-
-
 def encode_time_hex(t: datetime) -> bytes:
     """The 6-byte time of realtime events: year-2000, month, day, hour, minute, second."""
     return bytes((t.year - 2000, t.month, t.day, t.hour, t.minute, t.second))

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from devices.zk.codec import decode_time
 from simulators.zk.layouts import Record, decode_user, encode_event
 from simulators.zk.protocol import (
     EF_ATTLOG,
@@ -27,7 +28,6 @@ from simulators.zk.protocol import (
     commkey_matches,
     decode_packet,
     decode_tcp_prefix,
-    decode_time,
     encode_packet,
     encode_time,
     tcp_frame,
