@@ -57,6 +57,20 @@ class LogSize:
     capacity: int
 
 
+class AttendanceLog(Protocol):
+    """A terminal's whole log as read once, decoded on demand (a 50k-record log is not 50k objects)."""
+
+    def __len__(self) -> int: ...
+
+    def punch_at(self, index: int) -> Punch | None:
+        """The punch at ``index`` in log order, or None if that record is corrupt."""
+        ...
+
+    def punches(self, start: int = 0) -> Iterator[Punch]:
+        """Punches from ``start`` on, in log order (corrupt records are counted by the driver)."""
+        ...
+
+
 class TerminalDriver(Protocol):
     """What a poller needs from a terminal. Every method may raise a ``DriverError``."""
 
@@ -77,6 +91,10 @@ class TerminalDriver(Protocol):
         ...
 
     def read_users(self) -> list[DeviceUser]: ...
+
+    def read_log(self) -> AttendanceLog:
+        """The whole attendance log (the ZK protocol has no "records since")."""
+        ...
 
     def read_attendance(self) -> list[Punch]:
         """Every record in the log, in log order, normalised."""

@@ -9,7 +9,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 RecordLayout = Literal["auto", "8", "8-zem500", "16", "40"]
 
@@ -85,40 +85,66 @@ def detect_8_byte_layout(body: bytes, sample: int = 200) -> str:
     return max(scores, key=lambda name: (scores[name], name == "8"))
 
 
-def decode_records(dataset: bytes, record_count: int, preferred: RecordLayout = "auto") -> tuple[list[RawRecord], int]:
-    """Decode a CMD_ATTLOG_RRQ data set (u32 length + records). Returns (records, undecodable).
+def _decode_row(layout: str, row: tuple[Any, ...]) -> RawRecord:
+    """One unpacked record as the firmware meant it; ValueError when its time is not a real date."""
+    if layout == "40":
+        uid, pin, status, t, punch, _ = row
+        return RawRecord(uid, _cstr(pin), decode_time(t), status, punch)
+    if layout == "16":
+        pin_n, t, status, punch, _, workcode = row
+        return RawRecord(0, str(pin_n), decode_time(t), status, punch, workcode)
+    if layout == "8":
+        uid, status, t, punch = row
+    else:
+        uid, status, punch, t = row
+    return RawRecord(uid, "", decode_time(t), status, punch)
 
-    A record whose time is not a real date (a corrupt flash page) cannot become a punch; it is
-    counted so the edge can report it, never silently ignored.
+
+class RecordTable:
+    """A CMD_ATTLOG_RRQ data set (u32 length + records) decoded on demand.
+
+    The edge usually needs only two records (to check its cursor still fits) and the new tail, so
+    a 50,000-record log is not turned into 50,000 objects at every read.
     """
-    if len(dataset) < 4 or record_count <= 0:
-        return [], 0
-    total = struct.unpack_from("<I", dataset)[0]
-    body = dataset[4 : 4 + total]
-    layout = layout_for_size(total / record_count, preferred)
-    if layout in ("8", "8-zem500") and preferred == "auto":
-        layout = detect_8_byte_layout(body)
-    fmt, _ = _LAYOUTS[layout]
-    usable = len(body) // fmt.size * fmt.size
-    records: list[RawRecord] = []
-    bad = 0
-    for row in fmt.iter_unpack(body[:usable]):
-        try:
-            if layout == "40":
-                uid, pin, status, t, punch, _ = row
-                records.append(RawRecord(uid, _cstr(pin), decode_time(t), status, punch))
-            elif layout == "16":
-                pin_n, t, status, punch, _, workcode = row
-                records.append(RawRecord(0, str(pin_n), decode_time(t), status, punch, workcode))
-            elif layout == "8":
-                uid, status, t, punch = row
-                records.append(RawRecord(uid, "", decode_time(t), status, punch))
-            else:
-                uid, status, punch, t = row
-                records.append(RawRecord(uid, "", decode_time(t), status, punch))
-        except ValueError:
-            bad += 1
-    return records, bad
+
+    def __init__(self, dataset: bytes, record_count: int, preferred: RecordLayout = "auto") -> None:
+        self.undecodable = 0
+        if len(dataset) < 4 or record_count <= 0:
+            self.layout, self._fmt, self._body = "40", _LAYOUTS["40"][0], memoryview(b"")
+            return
+        total = struct.unpack_from("<I", dataset)[0]
+        body = dataset[4 : 4 + total]
+        layout = layout_for_size(total / record_count, preferred)
+        if layout in ("8", "8-zem500") and preferred == "auto":
+            layout = detect_8_byte_layout(body)
+        self.layout = layout
+        self._fmt = _LAYOUTS[layout][0]
+        self._body = memoryview(body)[: len(body) // self._fmt.size * self._fmt.size]
+
+    def __len__(self) -> int:
+        return len(self._body) // self._fmt.size
+
+    def record(self, index: int) -> RawRecord:
+        """The record at ``index`` (ValueError for a corrupt one, IndexError past the end)."""
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return _decode_row(self.layout, self._fmt.unpack_from(self._body, index * self._fmt.size))
+
+    def records(self, start: int = 0) -> Iterator[RawRecord]:
+        """Records from ``start`` on. A record whose time is not a real date (a corrupt flash page)
+        cannot become a punch: it is counted in ``undecodable``, never silently skipped."""
+        for row in self._fmt.iter_unpack(self._body[start * self._fmt.size :]):
+            try:
+                yield _decode_row(self.layout, row)
+            except ValueError:
+                self.undecodable += 1
+
+
+def decode_records(dataset: bytes, record_count: int, preferred: RecordLayout = "auto") -> tuple[list[RawRecord], int]:
+    """Every record of a data set, and how many could not be decoded."""
+    table = RecordTable(dataset, record_count, preferred)
+    records = list(table.records())
+    return records, table.undecodable
 
 
 EVENT_SIZES = (10, 12, 14, 32, 36, 37, 52)

@@ -32,7 +32,7 @@ from devices.driver import (
     TerminalUnreachable,
 )
 from devices.punch import Punch
-from devices.zk.codec import RawRecord, RecordLayout, decode_event, decode_records, split_tcp_frames
+from devices.zk.codec import RawRecord, RecordLayout, RecordTable, decode_event, split_tcp_frames
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -186,19 +186,22 @@ class ZKDriver:
             pin = self._pin_of_uid.get(raw.uid, f"uid{raw.uid}")
         return Punch.from_device(self._serial(), self.zone, pin, raw.local_time, raw.status, raw.punch, raw.workcode)
 
-    def read_attendance(self) -> list[Punch]:
+    def read_log(self) -> "ZKAttendanceLog":
         conn = self.conn
         self._serial()
         self._call("sizes", conn.read_sizes)
         count = conn.records
         if count == 0:
-            return []
+            return ZKAttendanceLog(self, RecordTable(b"", 0))
         dataset, _size = self._call("read attendance", lambda: conn.read_with_buffer(const.CMD_ATTLOG_RRQ))
-        records, bad = decode_records(dataset, count, self.record_layout)
-        if bad:
-            self.undecodable_records += bad
-            log.error("%s: %d attendance records with impossible timestamps could not be decoded", self.serial, bad)
-        return [self._punch(r) for r in records]
+        return ZKAttendanceLog(self, RecordTable(dataset, count, self.record_layout))
+
+    def read_attendance(self) -> list[Punch]:
+        return list(self.read_log().punches())
+
+    def _undecodable(self, count: int) -> None:
+        self.undecodable_records += count
+        log.error("%s: %d attendance records with impossible timestamps could not be decoded", self.serial, count)
 
     def live_events(self, tick_seconds: float) -> Iterator[Punch | None]:
         conn = self.conn
@@ -261,3 +264,27 @@ class ZKDriver:
 
     def enable(self) -> None:
         self._call("enable", self.conn.enable_device)
+
+
+class ZKAttendanceLog:
+    """A log read from a ZK terminal: raw bytes, decoded into punches only where asked."""
+
+    def __init__(self, driver: ZKDriver, table: RecordTable) -> None:
+        self._driver = driver
+        self._table = table
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def punch_at(self, index: int) -> Punch | None:
+        try:
+            return self._driver._punch(self._table.record(index))
+        except ValueError:
+            return None
+
+    def punches(self, start: int = 0) -> Iterator[Punch]:
+        before = self._table.undecodable
+        for record in self._table.records(start):
+            yield self._driver._punch(record)
+        if self._table.undecodable > before:
+            self._driver._undecodable(self._table.undecodable - before)

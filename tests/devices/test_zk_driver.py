@@ -246,3 +246,30 @@ def test_auto_transport_falls_back_to_udp_when_tcp_is_refused(fleet: Fleet) -> N
     assert driver.connected_over == "udp"
     assert len(driver.read_attendance()) == 10
     driver.close()
+
+
+def test_log_view_decodes_on_demand_and_matches_the_full_decode(fleet: Fleet) -> None:
+    sim = _terminal(fleet, "LAZY", records=1000)
+    driver = _driver(sim)
+    attendance = driver.read_log()
+    everything = driver.read_attendance()
+    driver.close()
+    assert len(attendance) == 1000
+    assert attendance.punch_at(0) == everything[0]
+    assert attendance.punch_at(999) == everything[999]
+    assert list(attendance.punches(990)) == everything[990:]
+
+
+def test_record_table_marks_a_corrupt_record_without_losing_its_neighbours() -> None:
+    from devices.zk.codec import RecordTable
+
+    good = [encode_record(Record(1, str(500 + i), BASE + timedelta(minutes=i), 0, 1), "40") for i in range(3)]
+    corrupt = bytearray(good[1])
+    corrupt[27:31] = ((26 * 12 * 31 + 31 + 30) * 86400).to_bytes(4, "little")  # 31 February
+    table = RecordTable(encode_dataset([good[0], bytes(corrupt), good[2]]), 3)
+    assert len(table) == 3
+    assert table.record(2).pin == "502"
+    with pytest.raises(ValueError, match="day"):
+        table.record(1)
+    assert [r.pin for r in table.records()] == ["500", "502"]
+    assert table.undecodable == 1
