@@ -1,0 +1,407 @@
+"""The attendance day: one employee, one date, its schedule, punches, absence and activities, judged by a policy.
+
+Pairing is by time, never by the status key staff pressed (people press the wrong key): the first usable punch
+in the check-in window is the check-in, the last in the check-out window the check-out. Punches closer together
+than the group's ``double_punch_minutes`` are one press repeated; such a single punch is a check-in if it is
+nearer the start than the end, else a check-out (a tie goes to check-in). Punches the edge flagged, punches not
+matched to an enrollment, and punches outside the windows are listed as exceptions and never used for times.
+
+Minutes late and early count whole minutes only: 07:30:59 against a 07:30 start is 0 minutes late, 07:31:00 is 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from hub.attendance.absence import Absence, approved_absence_on
+from hub.attendance.activity import Activity, ActivityStatus
+from hub.attendance.calendar import Holiday
+from hub.attendance.policy import TK, ClockTier, MinuteTier, Policy, clock_tier, early_tier, late_tier
+from hub.attendance.schedule import DaySchedule
+
+
+@dataclass(frozen=True)
+class Punch:
+    """A punch as attributed to an employee: ``local_time`` is naive wall time in the unit's zone."""
+
+    key: str
+    local_time: datetime
+    status: int = 0  # the state key pressed; shown, never used to decide in or out
+    flags: tuple[str, ...] = ()  # edge flags: clock_reset, future, before_install, clock_drift
+    matched: bool = True  # False: the PIN had no enrollment, attributed by a provisional mapping
+
+    @property
+    def usable(self) -> bool:
+        return self.matched and not self.flags
+
+
+class DayStatus(StrEnum):
+    PRESENT = "present"  # at least one usable punch (possibly with TL/PSW)
+    TK = "tk"  # tanpa keterangan: a working day without presence or excuse
+    EXCUSED = "excused"  # an approved absence covers the day
+    HOLIDAY = "holiday"
+    OFF = "off"  # not a working day of the schedule
+
+
+class ExceptionReason(StrEnum):
+    FLAGGED = "flagged"
+    UNMATCHED = "unmatched"
+    OUTSIDE_WINDOW = "outside_window"
+    NOT_A_WORKING_DAY = "not_a_working_day"
+
+
+@dataclass(frozen=True)
+class PunchException:
+    punch: Punch
+    reason: ExceptionReason
+    detail: str
+
+
+class Finding(StrEnum):
+    """Reconciliation of presence with the activities logged (rejected activities are ignored)."""
+
+    ACTIVITY_WHILE_ABSENT = "activity_while_absent"
+    ACTIVITY_OUTSIDE_PRESENCE = "activity_outside_presence"
+    PRESENCE_WITHOUT_ACTIVITY = "presence_without_activity"
+    ACTIVITY_BEYOND_PRESENCE = "activity_beyond_presence"
+
+
+@dataclass(frozen=True)
+class DayDeduction:
+    """One reason the day costs something. ``percent`` is of the discipline part (method ``deduction``) or of
+    the day's share of it (method ``daily_value``); a cap appears as a negative line so the sum is the total."""
+
+    code: str
+    percent: Decimal
+    rule: str
+
+
+@dataclass(frozen=True)
+class AttendanceDay:
+    nip: str
+    day: date
+    status: DayStatus
+    policy_id: str
+    policy_version: int
+    schedule: DaySchedule
+    holiday: str | None = None
+    absence_code: str | None = None
+    check_in: datetime | None = None
+    check_out: datetime | None = None
+    minutes_late: int = 0
+    minutes_early: int = 0
+    late_code: str | None = None  # TL1-TL4 or a clock-window tier
+    early_code: str | None = None  # PSW1-PSW4
+    missing_check_in: bool = False
+    missing_check_out: bool = False
+    deductions: tuple[DayDeduction, ...] = ()
+    presence_minutes: int = 0
+    activity_minutes: int = 0  # time covered by logged (non-rejected) activities, overlaps counted once
+    activity_value_minutes: int = 0  # sum of norm x volume of approved activities
+    effective_minutes: int = 0  # activity time inside the presence window (all of it on DL / tugas belajar)
+    findings: tuple[Finding, ...] = ()
+    exceptions: tuple[PunchException, ...] = ()
+
+    @property
+    def is_working_day(self) -> bool:
+        return self.status in {DayStatus.PRESENT, DayStatus.TK, DayStatus.EXCUSED}
+
+    @property
+    def percent(self) -> Decimal:
+        return sum((d.percent for d in self.deductions), Decimal(0))
+
+    @property
+    def code(self) -> str | None:
+        """The one code a feed record carries: the absence, TK, or the tiers joined (``TL2+PSW1``)."""
+        if self.status is DayStatus.TK:
+            return TK
+        if self.status is DayStatus.EXCUSED:
+            return self.absence_code
+        return "+".join(c for c in (self.late_code, self.early_code) if c) or None
+
+
+# --- punches ----------------------------------------------------------------------------------------------
+
+
+def _within(moment: datetime, window: tuple[datetime, datetime] | None) -> bool:
+    return window is not None and window[0] <= moment <= window[1]
+
+
+def attribute_punches(punches: Iterable[Punch], schedules: Sequence[DaySchedule]) -> dict[date, tuple[Punch, ...]]:
+    """Which attendance day each punch belongs to: the day whose punch window holds it (the overnight shift's
+    06:00 check-out belongs to the day before); if two windows hold it, the day with the nearer start or end.
+    A punch in no window goes to its calendar date, where ``evaluate_day`` lists it as an exception."""
+    days: dict[date, list[Punch]] = {}
+    for punch in sorted(punches, key=lambda p: (p.local_time, p.key)):
+        moment = punch.local_time
+        holding = [s for s in schedules if _within(moment, s.punch_window())]
+
+        def distance(s: DaySchedule, at: datetime = moment) -> tuple[timedelta, date]:
+            bounds = [b for b in (s.starts_at, s.ends_at) if b is not None]
+            return min(abs(at - b) for b in bounds), s.day
+
+        target = min(holding, key=distance).day if holding else moment.date()
+        days.setdefault(target, []).append(punch)
+    return {day: tuple(found) for day, found in days.items()}
+
+
+@dataclass(frozen=True)
+class _Pairing:
+    check_in: Punch | None
+    check_out: Punch | None
+    exceptions: tuple[PunchException, ...]
+
+
+def _triage(punches: Iterable[Punch]) -> tuple[list[Punch], list[PunchException]]:
+    usable: list[Punch] = []
+    exceptions: list[PunchException] = []
+    for punch in sorted(punches, key=lambda p: (p.local_time, p.key)):
+        if punch.flags:
+            exceptions.append(PunchException(punch, ExceptionReason.FLAGGED, ",".join(punch.flags)))
+        elif not punch.matched:
+            exceptions.append(PunchException(punch, ExceptionReason.UNMATCHED, "PIN not enrolled for this date"))
+        else:
+            usable.append(punch)
+    return usable, exceptions
+
+
+def pair_punches(schedule: DaySchedule, usable: Sequence[Punch]) -> _Pairing:
+    """Check-in and check-out by time (see the module docstring); ``usable`` must be sorted by time."""
+    inside = [p for p in usable if _within(p.local_time, schedule.punch_window())]
+    outside = tuple(
+        PunchException(p, ExceptionReason.OUTSIDE_WINDOW, "outside the check-in and check-out windows")
+        for p in usable
+        if p not in inside
+    )
+    if not inside or schedule.starts_at is None or schedule.ends_at is None:
+        return _Pairing(None, None, outside)
+    first, last = inside[0], inside[-1]
+    if last.local_time - first.local_time <= timedelta(minutes=schedule.windows.double_punch_minutes):
+        nearer_start = abs(first.local_time - schedule.starts_at) <= abs(last.local_time - schedule.ends_at)
+        return _Pairing(first, None, outside) if nearer_start else _Pairing(None, last, outside)
+    check_in = first if _within(first.local_time, schedule.check_in_window()) else None
+    check_out = last if _within(last.local_time, schedule.check_out_window()) else None
+    return _Pairing(check_in, check_out, outside)
+
+
+def _whole_minutes(delta: timedelta) -> int:
+    return max(0, int(delta.total_seconds()) // 60)
+
+
+# --- tiers ------------------------------------------------------------------------------------------------
+
+
+def _band(tier: MinuteTier) -> str:
+    return f"{tier.from_minute}-{tier.to_minute} min" if tier.to_minute is not None else f">= {tier.from_minute} min"
+
+
+def _clock_band(tier: ClockTier) -> str:
+    upper = f" to before {tier.to_time.isoformat()}" if tier.to_time is not None else ""
+    return f"check-in from {tier.from_time.isoformat()}{upper}"
+
+
+@dataclass(frozen=True)
+class _Side:
+    """What one side of the day (arrival or leaving) costs: a tier, TK, or nothing."""
+
+    code: str | None = None
+    deduction: DayDeduction | None = None
+    makes_tk: bool = False
+    tk_rule: str = ""
+
+
+def _missing_side(policy: Policy, code: str | None, what: str) -> _Side:
+    if code is None:
+        return _Side()
+    if code == TK:
+        return _Side(makes_tk=True, tk_rule=f"no {what} counts as TK")
+    tier = policy.discipline.tier(code)
+    assert tier is not None  # the policy validator checked the reference
+    return _Side(code, DayDeduction(code, tier.percent, f"{code}: no {what} counts as {code}"))
+
+
+def _arrival(policy: Policy, check_in: datetime | None, minutes_late: int) -> _Side:
+    d = policy.discipline
+    if check_in is None:
+        return _missing_side(policy, d.missing_check_in, "check-in")
+    if d.check_in_clock_tiers:
+        clock = clock_tier(d, check_in.time())
+        if clock is None:
+            return _Side()
+        if clock.absent:
+            return _Side(clock.code, makes_tk=True, tk_rule=f"{clock.code}: {_clock_band(clock)} counts as TK")
+        rule = f"{clock.code}: check-in {check_in.time().isoformat()}, {_clock_band(clock)}"
+        return _Side(clock.code, DayDeduction(clock.code, clock.percent, rule))
+    tier = late_tier(d, minutes_late)
+    if tier is None:
+        return _Side()
+    return _Side(
+        tier.code, DayDeduction(tier.code, tier.percent, f"{tier.code}: {minutes_late} min late ({_band(tier)})")
+    )
+
+
+def _leaving(policy: Policy, check_out: datetime | None, minutes_early: int) -> _Side:
+    d = policy.discipline
+    if check_out is None:
+        return _missing_side(policy, d.missing_check_out, "check-out")
+    tier = early_tier(d, minutes_early)
+    if tier is None:
+        return _Side()
+    rule = f"{tier.code}: left {minutes_early} min early ({_band(tier)})"
+    return _Side(tier.code, DayDeduction(tier.code, tier.percent, rule))
+
+
+def _capped(policy: Policy, deductions: Sequence[DayDeduction]) -> tuple[DayDeduction, ...]:
+    cap = policy.discipline.daily_cap_percent
+    total = sum((d.percent for d in deductions), Decimal(0))
+    if cap is not None and total > cap:
+        return (*deductions, DayDeduction("CAP_DAY", cap - total, f"daily cap {cap}%: {total}% reduced to {cap}%"))
+    return tuple(deductions)
+
+
+# --- activities -------------------------------------------------------------------------------------------
+
+
+def _merged(intervals: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _overlap_minutes(intervals: Sequence[tuple[datetime, datetime]], window: tuple[datetime, datetime]) -> int:
+    seconds = sum(max(0.0, (min(end, window[1]) - max(start, window[0])).total_seconds()) for start, end in intervals)
+    return int(seconds) // 60
+
+
+@dataclass(frozen=True)
+class _Reconciliation:
+    activity_minutes: int
+    value_minutes: int
+    effective_minutes: int
+    findings: tuple[Finding, ...]
+
+
+def reconcile_activities(
+    schedule: DaySchedule,
+    status: DayStatus,
+    absence: Absence | None,
+    presence: tuple[datetime, datetime] | None,
+    activities: Iterable[Activity],
+) -> _Reconciliation:
+    """Activity time against presence. ``presence`` is the check-in..check-out interval (with the schedule's
+    start or end standing in for a missing punch)."""
+    logged = [a for a in activities if a.day == schedule.day and a.status is not ActivityStatus.REJECTED]
+    period = schedule.period
+    roll = period.start if period is not None and period.overnight else None
+    intervals = _merged(a.interval(roll) for a in logged)
+    total = sum(int((end - start).total_seconds()) // 60 for start, end in intervals)
+    value = sum(a.value_minutes for a in logged if a.status is ActivityStatus.APPROVED)
+    on_duty = absence is not None and absence.is_official_duty
+    findings: list[Finding] = []
+    if logged and (status is DayStatus.TK or (status is DayStatus.EXCUSED and not on_duty)):
+        findings.append(Finding.ACTIVITY_WHILE_ABSENT)
+    if on_duty:
+        return _Reconciliation(total, value, total, tuple(findings))
+    if status is not DayStatus.PRESENT or presence is None:
+        return _Reconciliation(total, value, 0, tuple(findings))
+    effective = _overlap_minutes(intervals, presence)
+    presence_minutes = _whole_minutes(presence[1] - presence[0])
+    if not logged:
+        findings.append(Finding.PRESENCE_WITHOUT_ACTIVITY)
+    if any(start < presence[0] or end > presence[1] for start, end in intervals):
+        findings.append(Finding.ACTIVITY_OUTSIDE_PRESENCE)
+    if total > presence_minutes:
+        findings.append(Finding.ACTIVITY_BEYOND_PRESENCE)
+    return _Reconciliation(total, value, effective, tuple(findings))
+
+
+# --- the day ----------------------------------------------------------------------------------------------
+
+
+def _reconciled(day: AttendanceDay, reconciled: _Reconciliation) -> AttendanceDay:
+    return replace(
+        day,
+        activity_minutes=reconciled.activity_minutes,
+        activity_value_minutes=reconciled.value_minutes,
+        effective_minutes=reconciled.effective_minutes,
+        findings=reconciled.findings,
+    )
+
+
+def evaluate_day(
+    nip: str,
+    schedule: DaySchedule,
+    policy: Policy,
+    punches: Iterable[Punch],
+    *,
+    holiday: Holiday | None = None,
+    absences: Iterable[Absence] = (),
+    activities: Iterable[Activity] = (),
+) -> AttendanceDay:
+    """Judge one employee's day. Pass the punches ``attribute_punches`` gave this date, the holiday on it if
+    any, and the employee's absences (only an approved one covering the date counts). Pure: same inputs and
+    policy, same result."""
+    activities = tuple(activities)
+    usable, exceptions = _triage(punches)
+    day = AttendanceDay(
+        nip=nip,
+        day=schedule.day,
+        status=DayStatus.OFF,
+        policy_id=policy.id,
+        policy_version=policy.version,
+        schedule=schedule,
+        holiday=holiday.name if holiday is not None else None,
+    )
+    period = schedule.period
+    if period is None or (holiday is not None and not schedule.works_on_holidays):
+        status = DayStatus.OFF if period is None else DayStatus.HOLIDAY
+        listed = [*exceptions, *(PunchException(p, ExceptionReason.NOT_A_WORKING_DAY, status.value) for p in usable)]
+        reconciled = reconcile_activities(schedule, status, None, None, activities)
+        return _reconciled(replace(day, status=status, exceptions=tuple(listed)), reconciled)
+
+    pairing = pair_punches(schedule, usable)
+    check_in = pairing.check_in.local_time if pairing.check_in else None
+    check_out = pairing.check_out.local_time if pairing.check_out else None
+    starts, ends = period.starts_at(schedule.day), period.ends_at(schedule.day)
+    presence = (check_in or starts, check_out or ends) if check_in or check_out else None
+    day = replace(
+        day,
+        check_in=check_in,
+        check_out=check_out,
+        minutes_late=_whole_minutes(check_in - starts) if check_in else 0,
+        minutes_early=_whole_minutes(ends - check_out) if check_out else 0,
+        missing_check_in=check_in is None,
+        missing_check_out=check_out is None,
+        presence_minutes=_whole_minutes(check_out - check_in) if check_in and check_out else 0,
+        exceptions=(*exceptions, *pairing.exceptions),
+    )
+
+    absence = approved_absence_on(absences, schedule.day)
+    if absence is not None:
+        percent = policy.discipline.absence_percent.get(absence.kind, Decimal(0))
+        rule = f"{absence.code}: approved absence, {percent}% a day"
+        charged = (DayDeduction(absence.code, percent, rule),) if percent else ()
+        reconciled = reconcile_activities(schedule, DayStatus.EXCUSED, absence, presence, activities)
+        return _reconciled(
+            replace(day, status=DayStatus.EXCUSED, absence_code=absence.code, deductions=charged), reconciled
+        )
+
+    arrival, leaving = _arrival(policy, check_in, day.minutes_late), _leaving(policy, check_out, day.minutes_early)
+    day = replace(day, late_code=arrival.code, early_code=leaving.code)
+    if presence is None or arrival.makes_tk or leaving.makes_tk:
+        rule = "no usable punch on a working day" if presence is None else (arrival.tk_rule or leaving.tk_rule)
+        tk = DayDeduction(TK, policy.discipline.tk_percent, f"TK: {rule}")
+        reconciled = reconcile_activities(schedule, DayStatus.TK, None, presence, activities)
+        return _reconciled(replace(day, status=DayStatus.TK, deductions=(tk,)), reconciled)
+
+    deductions = [d for d in (arrival.deduction, leaving.deduction) if d is not None]
+    reconciled = reconcile_activities(schedule, DayStatus.PRESENT, None, presence, activities)
+    return _reconciled(replace(day, status=DayStatus.PRESENT, deductions=_capped(policy, deductions)), reconciled)
