@@ -300,8 +300,10 @@ def _schema_problems(document: Mapping[str, Any]) -> list[PolicyProblem]:
             known = set(error.schema.get("properties", {}))
             extra = [name for name in error.instance if name not in known]
             problems.extend(PolicyProblem(format_path([*error.absolute_path, name]), "unknown field") for name in extra)
-        elif error.validator == "propertyNames":
-            problems.append(PolicyProblem(path, f"{error.instance!r} is not an allowed key here"))
+        elif "propertyNames" in error.schema_path:
+            # The error is about a key (the instance is the key itself): name it in the path.
+            key_path = format_path([*error.absolute_path, str(error.instance)])
+            problems.append(PolicyProblem(key_path, f"not an allowed key ({_schema_message(error)})"))
         elif error.validator in {"anyOf", "oneOf"} and error.context:
             # A nullable field: report why the non-null branch refused the value.
             best = min(error.context, key=lambda e: e.validator == "type")
