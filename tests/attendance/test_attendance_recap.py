@@ -5,6 +5,7 @@ November 2026 starts on a Sunday and has no national holiday: its working days a
 30 = 21 days. Kelas 15 base TPP is Rp 17,019,369 and kelas 1 Rp 894,961 (both presets); weights 60/40.
 """
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -36,13 +37,13 @@ def on_time(day: date) -> tuple[str, ...]:
 
 def month(
     policy: Policy,
-    changes: dict[date, tuple[str, ...]] | None = None,
+    changes: Mapping[date, tuple[str, ...]] | None = None,
     *,
     absences: tuple[Absence, ...] = (),
     activities: tuple[Activity, ...] = (),
 ) -> list[AttendanceDay]:
     """November 2026: on time every working day except the ``changes`` (an empty tuple = no punch at all)."""
-    clocks = {d: on_time(d) for d in WORKDAYS} | (changes or {})
+    clocks = {d: on_time(d) for d in WORKDAYS} | dict(changes or {})
     return evaluate_range(FIRST, LAST, policy, clocks, absences=absences, activities=activities)
 
 
