@@ -12,7 +12,7 @@ Minutes late and early count whole minutes only: 07:30:59 against a 07:30 start 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -171,21 +171,27 @@ def _triage(punches: Iterable[Punch]) -> tuple[list[Punch], list[PunchException]
 
 def pair_punches(schedule: DaySchedule, usable: Sequence[Punch]) -> _Pairing:
     """Check-in and check-out by time (see the module docstring); ``usable`` must be sorted by time."""
-    inside = [p for p in usable if _within(p.local_time, schedule.punch_window())]
-    outside = tuple(
-        PunchException(p, ExceptionReason.OUTSIDE_WINDOW, "outside the check-in and check-out windows")
-        for p in usable
-        if p not in inside
-    )
-    if not inside or schedule.starts_at is None or schedule.ends_at is None:
-        return _Pairing(None, None, outside)
+    b = schedule.bounds()
+    inside: list[Punch] = []
+    outside: list[PunchException] = []
+    for p in usable:
+        if b is not None and b.check_in_opens <= p.local_time <= b.check_out_closes:
+            inside.append(p)
+        else:
+            outside.append(
+                PunchException(p, ExceptionReason.OUTSIDE_WINDOW, "outside the check-in and check-out windows")
+            )
+    if b is None or not inside:
+        return _Pairing(None, None, tuple(outside))
     first, last = inside[0], inside[-1]
     if last.local_time - first.local_time <= timedelta(minutes=schedule.windows.double_punch_minutes):
-        nearer_start = abs(first.local_time - schedule.starts_at) <= abs(last.local_time - schedule.ends_at)
-        return _Pairing(first, None, outside) if nearer_start else _Pairing(None, last, outside)
-    check_in = first if _within(first.local_time, schedule.check_in_window()) else None
-    check_out = last if _within(last.local_time, schedule.check_out_window()) else None
-    return _Pairing(check_in, check_out, outside)
+        nearer_start = abs(first.local_time - b.starts) <= abs(last.local_time - b.ends)
+        return _Pairing(first, None, tuple(outside)) if nearer_start else _Pairing(None, last, tuple(outside))
+    # Both are inside the union of the windows; the check-in window closes at the end, the check-out one opens
+    # at the start.
+    check_in = first if first.local_time <= b.ends else None
+    check_out = last if last.local_time >= b.starts else None
+    return _Pairing(check_in, check_out, tuple(outside))
 
 
 def _whole_minutes(delta: timedelta) -> int:
@@ -326,16 +332,6 @@ def reconcile_activities(
 # --- the day ----------------------------------------------------------------------------------------------
 
 
-def _reconciled(day: AttendanceDay, reconciled: _Reconciliation) -> AttendanceDay:
-    return replace(
-        day,
-        activity_minutes=reconciled.activity_minutes,
-        activity_value_minutes=reconciled.value_minutes,
-        effective_minutes=reconciled.effective_minutes,
-        findings=reconciled.findings,
-    )
-
-
 def evaluate_day(
     nip: str,
     schedule: DaySchedule,
@@ -351,37 +347,26 @@ def evaluate_day(
     policy, same result."""
     activities = tuple(activities)
     usable, exceptions = _triage(punches)
-    day = AttendanceDay(
-        nip=nip,
-        day=schedule.day,
-        status=DayStatus.OFF,
-        policy_id=policy.id,
-        policy_version=policy.version,
-        schedule=schedule,
-        holiday=holiday.name if holiday is not None else None,
-    )
-    period = schedule.period
-    if period is None or (holiday is not None and not schedule.works_on_holidays):
-        status = DayStatus.OFF if period is None else DayStatus.HOLIDAY
-        listed = [*exceptions, *(PunchException(p, ExceptionReason.NOT_A_WORKING_DAY, status.value) for p in usable)]
+    b = schedule.bounds()
+    if b is None or (holiday is not None and not schedule.works_on_holidays):
+        status = DayStatus.OFF if b is None else DayStatus.HOLIDAY
+        exceptions.extend(PunchException(p, ExceptionReason.NOT_A_WORKING_DAY, status.value) for p in usable)
         reconciled = reconcile_activities(schedule, status, None, None, activities)
-        return _reconciled(replace(day, status=status, exceptions=tuple(listed)), reconciled)
+        return _day(nip, schedule, policy, holiday, status, reconciled, exceptions=tuple(exceptions))
 
     pairing = pair_punches(schedule, usable)
+    exceptions.extend(pairing.exceptions)
     check_in = pairing.check_in.local_time if pairing.check_in else None
     check_out = pairing.check_out.local_time if pairing.check_out else None
-    starts, ends = period.starts_at(schedule.day), period.ends_at(schedule.day)
-    presence = (check_in or starts, check_out or ends) if check_in or check_out else None
-    day = replace(
-        day,
+    presence = (check_in or b.starts, check_out or b.ends) if check_in or check_out else None
+    minutes_late = _whole_minutes(check_in - b.starts) if check_in else 0
+    minutes_early = _whole_minutes(b.ends - check_out) if check_out else 0
+    timed = _Timed(
         check_in=check_in,
         check_out=check_out,
-        minutes_late=_whole_minutes(check_in - starts) if check_in else 0,
-        minutes_early=_whole_minutes(ends - check_out) if check_out else 0,
-        missing_check_in=check_in is None,
-        missing_check_out=check_out is None,
+        minutes_late=minutes_late,
+        minutes_early=minutes_early,
         presence_minutes=_whole_minutes(check_out - check_in) if check_in and check_out else 0,
-        exceptions=(*exceptions, *pairing.exceptions),
     )
 
     absence = approved_absence_on(absences, schedule.day)
@@ -390,18 +375,104 @@ def evaluate_day(
         rule = f"{absence.code}: approved absence, {percent}% a day"
         charged = (DayDeduction(absence.code, percent, rule),) if percent else ()
         reconciled = reconcile_activities(schedule, DayStatus.EXCUSED, absence, presence, activities)
-        return _reconciled(
-            replace(day, status=DayStatus.EXCUSED, absence_code=absence.code, deductions=charged), reconciled
+        return _day(
+            nip,
+            schedule,
+            policy,
+            holiday,
+            DayStatus.EXCUSED,
+            reconciled,
+            tuple(exceptions),
+            timed,
+            absence_code=absence.code,
+            deductions=charged,
         )
 
-    arrival, leaving = _arrival(policy, check_in, day.minutes_late), _leaving(policy, check_out, day.minutes_early)
-    day = replace(day, late_code=arrival.code, early_code=leaving.code)
+    arrival, leaving = _arrival(policy, check_in, minutes_late), _leaving(policy, check_out, minutes_early)
     if presence is None or arrival.makes_tk or leaving.makes_tk:
         rule = "no usable punch on a working day" if presence is None else (arrival.tk_rule or leaving.tk_rule)
         tk = DayDeduction(TK, policy.discipline.tk_percent, f"TK: {rule}")
         reconciled = reconcile_activities(schedule, DayStatus.TK, None, presence, activities)
-        return _reconciled(replace(day, status=DayStatus.TK, deductions=(tk,)), reconciled)
+        return _day(
+            nip,
+            schedule,
+            policy,
+            holiday,
+            DayStatus.TK,
+            reconciled,
+            tuple(exceptions),
+            timed,
+            late_code=arrival.code,
+            early_code=leaving.code,
+            deductions=(tk,),
+        )
 
-    deductions = [d for d in (arrival.deduction, leaving.deduction) if d is not None]
+    charges = [d for d in (arrival.deduction, leaving.deduction) if d is not None]
     reconciled = reconcile_activities(schedule, DayStatus.PRESENT, None, presence, activities)
-    return _reconciled(replace(day, status=DayStatus.PRESENT, deductions=_capped(policy, deductions)), reconciled)
+    return _day(
+        nip,
+        schedule,
+        policy,
+        holiday,
+        DayStatus.PRESENT,
+        reconciled,
+        tuple(exceptions),
+        timed,
+        late_code=arrival.code,
+        early_code=leaving.code,
+        deductions=_capped(policy, charges),
+    )
+
+
+@dataclass(frozen=True)
+class _Timed:
+    check_in: datetime | None = None
+    check_out: datetime | None = None
+    minutes_late: int = 0
+    minutes_early: int = 0
+    presence_minutes: int = 0
+
+
+def _day(
+    nip: str,
+    schedule: DaySchedule,
+    policy: Policy,
+    holiday: Holiday | None,
+    status: DayStatus,
+    reconciled: _Reconciliation,
+    exceptions: tuple[PunchException, ...],
+    timed: _Timed | None = None,
+    *,
+    absence_code: str | None = None,
+    late_code: str | None = None,
+    early_code: str | None = None,
+    deductions: tuple[DayDeduction, ...] = (),
+) -> AttendanceDay:
+    """Built once per day: ``dataclasses.replace`` in steps cost more than the rest of the evaluation."""
+    working = timed is not None
+    timed = timed or _Timed()
+    return AttendanceDay(
+        nip=nip,
+        day=schedule.day,
+        status=status,
+        policy_id=policy.id,
+        policy_version=policy.version,
+        schedule=schedule,
+        holiday=holiday.name if holiday is not None else None,
+        absence_code=absence_code,
+        check_in=timed.check_in,
+        check_out=timed.check_out,
+        minutes_late=timed.minutes_late,
+        minutes_early=timed.minutes_early,
+        late_code=late_code,
+        early_code=early_code,
+        missing_check_in=working and timed.check_in is None,
+        missing_check_out=working and timed.check_out is None,
+        deductions=deductions,
+        presence_minutes=timed.presence_minutes,
+        activity_minutes=reconciled.activity_minutes,
+        activity_value_minutes=reconciled.value_minutes,
+        effective_minutes=reconciled.effective_minutes,
+        findings=reconciled.findings,
+        exceptions=exceptions,
+    )

@@ -184,6 +184,18 @@ class DaySchedule:
     def is_working_day(self) -> bool:
         return self.period is not None
 
+    def bounds(self) -> Bounds | None:
+        """Start, end and the window limits as local datetimes, or None on a day off."""
+        if self.period is None:
+            return None
+        starts, ends = self.period.starts_at(self.day), self.period.ends_at(self.day)
+        return Bounds(
+            starts=starts,
+            ends=ends,
+            check_in_opens=starts - timedelta(minutes=self.windows.check_in_opens_before_start),
+            check_out_closes=ends + timedelta(minutes=self.windows.check_out_closes_after_end),
+        )
+
     @property
     def starts_at(self) -> datetime | None:
         return None if self.period is None else self.period.starts_at(self.day)
@@ -193,23 +205,28 @@ class DaySchedule:
         return None if self.period is None else self.period.ends_at(self.day)
 
     def check_in_window(self) -> tuple[datetime, datetime] | None:
-        if self.period is None:
-            return None
-        start = self.period.starts_at(self.day)
-        return start - timedelta(minutes=self.windows.check_in_opens_before_start), self.period.ends_at(self.day)
+        b = self.bounds()
+        return None if b is None else (b.check_in_opens, b.ends)
 
     def check_out_window(self) -> tuple[datetime, datetime] | None:
-        if self.period is None:
-            return None
-        end = self.period.ends_at(self.day)
-        return self.period.starts_at(self.day), end + timedelta(minutes=self.windows.check_out_closes_after_end)
+        b = self.bounds()
+        return None if b is None else (b.starts, b.check_out_closes)
 
     def punch_window(self) -> tuple[datetime, datetime] | None:
         """The union of both windows: any punch outside it is not this day's."""
-        check_in, check_out = self.check_in_window(), self.check_out_window()
-        if check_in is None or check_out is None:
-            return None
-        return check_in[0], check_out[1]
+        b = self.bounds()
+        return None if b is None else (b.check_in_opens, b.check_out_closes)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """One working day's limits: check-in is accepted in [check_in_opens, ends], check-out in
+    [starts, check_out_closes]."""
+
+    starts: datetime
+    ends: datetime
+    check_in_opens: datetime
+    check_out_closes: datetime
 
 
 def _first_covering(assignments: tuple[GroupAssignment, ...], day: date) -> GroupAssignment | None:

@@ -23,9 +23,7 @@ from hub.ingest.classify import (
     Refusal,
     StatusDelivery,
 )
-from hub.ingest.punch_insert import PunchRow, insert_or_ignore
-from hub.store.db import insert_for
-from hub.store.models import Batch
+from hub.ingest.fast_insert import BatchRow, PunchRow, insert_or_ignore, record_batches
 from presensi.contract import BatchAck, EdgeTopics, RejectedPunch
 
 log = logging.getLogger(__name__)
@@ -173,16 +171,9 @@ async def _store_punches(connection: AsyncConnection, deliveries: Sequence[Punch
 
 async def _record_batches(connection: AsyncConnection, deliveries: Sequence[PunchDelivery]) -> None:
     rows = {
-        (d.edge_id, d.seq): {
-            "edge_id": d.edge_id,
-            "seq": d.seq,
-            "batch_id": d.batch_id,
-            "session": d.session,
-            "punches": len(d.punches) + len(d.rejected),
-            "received_at": d.received_at,
-        }
+        (d.edge_id, d.seq): BatchRow(
+            d.edge_id, d.seq, d.batch_id, d.session, len(d.punches) + len(d.rejected), d.received_at
+        )
         for d in deliveries
     }
-    if rows:
-        stmt = insert_for(connection.engine)(Batch).on_conflict_do_nothing(index_elements=[Batch.edge_id, Batch.seq])
-        await connection.execute(stmt, list(rows.values()))
+    await record_batches(connection, list(rows.values()))

@@ -1,9 +1,9 @@
-"""Insert-or-ignore punches fast, returning the keys that were new.
+"""Insert-or-ignore punches (returning the keys that were new) and batch records, fast.
 
-SQLAlchemy's per-row parameter processing costs about 100 us a punch, which would cap ingest below the
+SQLAlchemy's per-row parameter processing costs about 100 us a row, which would cap ingest below the
 morning peak. This module speaks each driver directly through ``exec_driver_sql`` (same connection,
-same transaction): PostgreSQL gets the whole batch as one array per column through ``unnest``;
-SQLite gets multi-row VALUES statements. Values are written in exactly the forms the ORM reads back
+same transaction): PostgreSQL gets one array per column through ``unnest``; SQLite gets multi-row
+VALUES statements. Values are written in exactly the forms the ORM reads back
 (see ``hub.store.types``): SQLite datetimes as naive-UTC ``YYYY-MM-DD HH:MM:SS.ffffff`` text.
 """
 
@@ -125,11 +125,11 @@ async def _sqlite(connection: AsyncConnection, rows: Sequence[PunchRow]) -> list
     for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
         chunk = rows[start : start + SQLITE_ROWS_PER_STATEMENT]
         params: list[object] = []
-        received_text: dict[datetime, str] = {}
+        # An edge reads many punches at once, so read_at (like received_at) repeats: format each once.
+        as_text: dict[datetime, str] = {}
         for p, edge_id, batch_id, received_at in chunk:
-            received = received_text.get(received_at)
-            if received is None:
-                received = received_text[received_at] = _utc_text(received_at)
+            received = as_text.get(received_at) or as_text.setdefault(received_at, _utc_text(received_at))
+            read_at = as_text.get(p.read_at) or as_text.setdefault(p.read_at, _utc_text(p.read_at))
             params += (
                 p.key,
                 p.terminal_sn,
@@ -142,7 +142,7 @@ async def _sqlite(connection: AsyncConnection, rows: Sequence[PunchRow]) -> list
                 p.punch,
                 p.verify,
                 p.workcode,
-                _utc_text(p.read_at),
+                read_at,
                 _flags(p),
                 int(p.historical),
                 edge_id,
@@ -168,3 +168,50 @@ def _utc_text(instant: datetime) -> str:
     if instant.utcoffset():
         instant = instant.astimezone(UTC)
     return instant.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+BATCH_COLUMNS = ("edge_id", "seq", "batch_id", "session", "punches", "received_at")
+BATCH_POSTGRES_TYPES = ("text", "bigint", "text", "bigint", "integer", "timestamptz")
+
+
+class BatchRow(NamedTuple):
+    edge_id: str
+    seq: int
+    batch_id: str
+    session: int
+    punches: int
+    received_at: datetime
+
+
+async def record_batches(connection: AsyncConnection, rows: Sequence[BatchRow]) -> None:
+    """Insert-or-ignore one row per (edge, seq): a resent batch is already there."""
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":
+        columns = tuple(list(column) for column in zip(*rows, strict=True))
+        await connection.exec_driver_sql(_batch_postgres_sql(), columns)
+        return
+    for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
+        chunk = rows[start : start + SQLITE_ROWS_PER_STATEMENT]
+        params: list[object] = []
+        for row in chunk:
+            params += (*row[:5], _utc_text(row.received_at))
+        await connection.exec_driver_sql(_batch_sqlite_sql(len(chunk)), tuple(params))
+
+
+@cache
+def _batch_postgres_sql() -> str:
+    arrays = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(BATCH_POSTGRES_TYPES, start=1))
+    return (
+        f"INSERT INTO batches ({', '.join(BATCH_COLUMNS)}) SELECT * FROM unnest({arrays}) "
+        "ON CONFLICT (edge_id, seq) DO NOTHING"
+    )
+
+
+@cache
+def _batch_sqlite_sql(count: int) -> str:
+    one = "(" + ", ".join("?" * len(BATCH_COLUMNS)) + ")"
+    return (
+        f"INSERT INTO batches ({', '.join(BATCH_COLUMNS)}) VALUES {', '.join([one] * count)} "
+        "ON CONFLICT (edge_id, seq) DO NOTHING"
+    )

@@ -9,7 +9,9 @@ PUBACKed those messages, so the broker delivers them again to the same persisten
 
 import asyncio
 import logging
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +34,6 @@ log = logging.getLogger(__name__)
 RETRY_FIRST_DELAY = 0.2
 RETRY_MAX_DELAY = 5.0
 STOP_GRACE_SECONDS = 10.0
-OUTGOING_INFLIGHT = 1000
 
 
 @dataclass(slots=True)
@@ -57,6 +58,9 @@ class IngestWorker:
         self.subscribed = asyncio.Event()
         self._subscriptions = HubSubscriptions(settings.mqtt.group)
         self._inbox: asyncio.Queue[Delivery | None] = asyncio.Queue()
+        self._arrived: deque[Delivery] = deque()  # filled by paho's thread, emptied by the loop
+        self._wake_lock = threading.Lock()
+        self._wake_pending = False
         self._ready: asyncio.Queue[list[Received] | None] = asyncio.Queue(maxsize=1)
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -102,7 +106,8 @@ class IngestWorker:
         )
         if self.settings.mqtt.username:
             client.username_pw_set(self.settings.mqtt.username, self.settings.mqtt.password)
-        client.max_inflight_messages_set(OUTGOING_INFLIGHT)
+        # paho's default window of 20 outgoing acks stays within any broker's Receive Maximum (paho does
+        # not read it from CONNACK), and a larger one is no faster: paho rescans it on every PUBACK.
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
@@ -141,8 +146,21 @@ class IngestWorker:
         delivery = Delivery(
             message.topic, bytes(message.payload), message.mid, message.qos, message.retain, datetime.now(UTC)
         )
+        self._arrived.append(delivery)
+        # Wake the loop once per burst, not once per message: each wake-up is a syscall and a GIL hand-off.
+        with self._wake_lock:
+            if self._wake_pending:
+                return
+            self._wake_pending = True
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._inbox.put_nowait, delivery)
+        self._loop.call_soon_threadsafe(self._take_arrived)
+
+    def _take_arrived(self) -> None:
+        """(Loop thread) move what paho received into the inbox, in arrival order."""
+        with self._wake_lock:
+            self._wake_pending = False
+        while self._arrived:
+            self._inbox.put_nowait(self._arrived.popleft())
 
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
