@@ -196,6 +196,21 @@ def demo(
     raise typer.Exit(run_demo(minutes=minutes, speed=speed, users=users, seed=seed, console=console))
 
 
+@app.command("ekinerja")
+def ekinerja(
+    port: Annotated[int, typer.Option("--port", help="HTTP port.")] = 8480,
+    host: HostOpt = "127.0.0.1",
+    token: Annotated[str | None, typer.Option("--token", help="Bearer token the feed must send.")] = None,
+) -> None:
+    """A mock e-Kinerja receiver: POST /api/v1/submissions; /admin/mode makes it fail or slow down."""
+    import uvicorn
+
+    from simulators.ekinerja.receiver import ReceiverState, build_app
+
+    console.print(f"mock e-Kinerja receiver on http://{host}:{port}/api/v1/submissions (admin: /admin/mode)")
+    uvicorn.run(build_app(ReceiverState(), token), host=host, port=port, log_level="warning")
+
+
 # --- steering a running simulator through its admin port ------------------------------------------
 
 AdminUrl = Annotated[str, typer.Option("--admin", help="Admin URL of a running simulator.")]
