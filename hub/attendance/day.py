@@ -47,6 +47,9 @@ class DayStatus(StrEnum):
     OFF = "off"  # not a working day of the schedule
 
 
+WORKING_STATUSES = frozenset({DayStatus.PRESENT, DayStatus.TK, DayStatus.EXCUSED})
+
+
 class ExceptionReason(StrEnum):
     FLAGGED = "flagged"
     UNMATCHED = "unmatched"
@@ -108,7 +111,7 @@ class AttendanceDay:
 
     @property
     def is_working_day(self) -> bool:
-        return self.status in {DayStatus.PRESENT, DayStatus.TK, DayStatus.EXCUSED}
+        return self.status in WORKING_STATUSES
 
     @property
     def percent(self) -> Decimal:
@@ -171,7 +174,7 @@ def _triage(punches: Iterable[Punch]) -> tuple[list[Punch], list[PunchException]
 
 def pair_punches(schedule: DaySchedule, usable: Sequence[Punch]) -> _Pairing:
     """Check-in and check-out by time (see the module docstring); ``usable`` must be sorted by time."""
-    b = schedule.bounds()
+    b = schedule.bounds
     inside: list[Punch] = []
     outside: list[PunchException] = []
     for p in usable:
@@ -295,6 +298,10 @@ class _Reconciliation:
     findings: tuple[Finding, ...]
 
 
+_NO_ACTIVITY = _Reconciliation(0, 0, 0, ())
+_NO_ACTIVITY_WHILE_PRESENT = _Reconciliation(0, 0, 0, (Finding.PRESENCE_WITHOUT_ACTIVITY,))
+
+
 def reconcile_activities(
     schedule: DaySchedule,
     status: DayStatus,
@@ -305,6 +312,8 @@ def reconcile_activities(
     """Activity time against presence. ``presence`` is the check-in..check-out interval (with the schedule's
     start or end standing in for a missing punch)."""
     logged = [a for a in activities if a.day == schedule.day and a.status is not ActivityStatus.REJECTED]
+    if not logged:  # the common case when activities live in e-Kinerja: skip the interval arithmetic
+        return _NO_ACTIVITY_WHILE_PRESENT if status is DayStatus.PRESENT and presence is not None else _NO_ACTIVITY
     period = schedule.period
     roll = period.start if period is not None and period.overnight else None
     intervals = _merged(a.interval(roll) for a in logged)
@@ -320,8 +329,6 @@ def reconcile_activities(
         return _Reconciliation(total, value, 0, tuple(findings))
     effective = _overlap_minutes(intervals, presence)
     presence_minutes = _whole_minutes(presence[1] - presence[0])
-    if not logged:
-        findings.append(Finding.PRESENCE_WITHOUT_ACTIVITY)
     if any(start < presence[0] or end > presence[1] for start, end in intervals):
         findings.append(Finding.ACTIVITY_OUTSIDE_PRESENCE)
     if total > presence_minutes:
@@ -347,7 +354,7 @@ def evaluate_day(
     policy, same result."""
     activities = tuple(activities)
     usable, exceptions = _triage(punches)
-    b = schedule.bounds()
+    b = schedule.bounds
     if b is None or (holiday is not None and not schedule.works_on_holidays):
         status = DayStatus.OFF if b is None else DayStatus.HOLIDAY
         exceptions.extend(PunchException(p, ExceptionReason.NOT_A_WORKING_DAY, status.value) for p in usable)

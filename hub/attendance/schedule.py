@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MINUTES_PER_DAY = 24 * 60
@@ -30,7 +31,7 @@ class WorkPeriod:
     def overnight(self) -> bool:
         return self.end <= self.start
 
-    @property
+    @cached_property
     def span_minutes(self) -> int:
         minutes = _minutes_of(self.end) - _minutes_of(self.start)
         return minutes + MINUTES_PER_DAY if minutes <= 0 else minutes
@@ -184,6 +185,7 @@ class DaySchedule:
     def is_working_day(self) -> bool:
         return self.period is not None
 
+    @cached_property
     def bounds(self) -> Bounds | None:
         """Start, end and the window limits as local datetimes, or None on a day off."""
         if self.period is None:
@@ -205,16 +207,16 @@ class DaySchedule:
         return None if self.period is None else self.period.ends_at(self.day)
 
     def check_in_window(self) -> tuple[datetime, datetime] | None:
-        b = self.bounds()
+        b = self.bounds
         return None if b is None else (b.check_in_opens, b.ends)
 
     def check_out_window(self) -> tuple[datetime, datetime] | None:
-        b = self.bounds()
+        b = self.bounds
         return None if b is None else (b.starts, b.check_out_closes)
 
     def punch_window(self) -> tuple[datetime, datetime] | None:
         """The union of both windows: any punch outside it is not this day's."""
-        b = self.bounds()
+        b = self.bounds
         return None if b is None else (b.check_in_opens, b.check_out_closes)
 
 
