@@ -134,20 +134,24 @@ def _within(moment: datetime, window: tuple[datetime, datetime] | None) -> bool:
     return window is not None and window[0] <= moment <= window[1]
 
 
+def _distance(schedule: DaySchedule, moment: datetime) -> tuple[timedelta, date]:
+    b = schedule.bounds
+    assert b is not None  # only working days have a window to hold a punch
+    return min(abs(moment - b.starts), abs(moment - b.ends)), schedule.day
+
+
 def attribute_punches(punches: Iterable[Punch], schedules: Sequence[DaySchedule]) -> dict[date, tuple[Punch, ...]]:
     """Which attendance day each punch belongs to: the day whose punch window holds it (the overnight shift's
     06:00 check-out belongs to the day before); if two windows hold it, the day with the nearer start or end.
-    A punch in no window goes to its calendar date, where ``evaluate_day`` lists it as an exception."""
+    A punch in no window goes to its calendar date, where ``evaluate_day`` lists it as an exception.
+    Windows are assumed to reach at most one calendar day beyond their schedule's date."""
+    by_day = {s.day: s for s in schedules}
     days: dict[date, list[Punch]] = {}
     for punch in sorted(punches, key=lambda p: (p.local_time, p.key)):
         moment = punch.local_time
-        holding = [s for s in schedules if _within(moment, s.punch_window())]
-
-        def distance(s: DaySchedule, at: datetime = moment) -> tuple[timedelta, date]:
-            bounds = [b for b in (s.starts_at, s.ends_at) if b is not None]
-            return min(abs(at - b) for b in bounds), s.day
-
-        target = min(holding, key=distance).day if holding else moment.date()
+        nearby = (by_day.get(moment.date() + timedelta(days=shift)) for shift in (-1, 0, 1))
+        holding = [s for s in nearby if s is not None and _within(moment, s.punch_window())]
+        target = min(holding, key=lambda s: _distance(s, moment)).day if holding else moment.date()
         days.setdefault(target, []).append(punch)
     return {day: tuple(found) for day, found in days.items()}
 

@@ -25,6 +25,7 @@ from hub.attendance.policy import load_preset
 from hub.attendance.schedule import (
     GroupAssignment,
     ScheduleGroup,
+    ShiftRotation,
     UnitAssignment,
     WorkPeriod,
     fixed_week,
@@ -405,3 +406,23 @@ def test_same_inputs_give_the_same_day_whatever_the_punch_order() -> None:
     assert attribute_punches(punches, [office_day(MONDAY)]) == attribute_punches(
         reversed(punches), [office_day(MONDAY)]
     )
+
+
+def test_a_punch_in_two_windows_goes_to_the_day_with_the_nearer_boundary() -> None:
+    # Night 22:00-06:00 on Monday, then a day shift 07:00-15:00 on Tuesday, whose check-in window opens at 04:00.
+    # 06:10 is 10 min after Monday's end and 50 min before Tuesday's start: Monday's check-out.
+    # 06:50 is 50 min after Monday's end and 10 min before Tuesday's start: Tuesday's check-in.
+    tuesday = MONDAY + timedelta(days=1)
+    rotation = ShiftRotation(MONDAY, (NIGHT, WorkPeriod(time(7, 0), time(15, 0))))
+    unit = UnitAssignment("RSUD", "Asia/Jayapura", (GroupAssignment(ScheduleGroup("ROTASI", rotation)),))
+    schedules = [schedule_for(None, unit, MONDAY), schedule_for(None, unit, tuesday)]
+    attributed = attribute_punches([punch(tuesday, "06:10"), punch(tuesday, "06:50")], schedules)
+    assert {day: [p.local_time for p in found] for day, found in attributed.items()} == {
+        MONDAY: [at(tuesday, "06:10")],
+        tuesday: [at(tuesday, "06:50")],
+    }
+
+
+def test_a_punch_in_no_window_goes_to_its_calendar_date() -> None:
+    attributed = attribute_punches([punch(MONDAY, "01:00")], [office_day(MONDAY)])
+    assert list(attributed) == [MONDAY]
