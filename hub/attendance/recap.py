@@ -53,7 +53,9 @@ class MonthlyRecap:
     missing_punches: int
     lines: tuple[DeductionLine, ...]
     deduction_percent: Decimal
-    activity_value_minutes: int
+    activity_minutes: int  # time covered by logged activities
+    effective_minutes: int  # of which inside presence (or on DL / tugas belajar)
+    activity_value_minutes: int  # norm x volume of approved activities
     activity_target_minutes: int | None
     activity_score: Decimal | None
     performance_factor: Decimal
@@ -214,6 +216,8 @@ def monthly_recap(
         missing_punches=sum(d.missing_check_in + d.missing_check_out for d in present),
         lines=tuple(lines),
         deduction_percent=deduction,
+        activity_minutes=sum(d.activity_minutes for d in ordered),
+        effective_minutes=sum(d.effective_minutes for d in ordered),
         activity_value_minutes=sum(d.activity_value_minutes for d in ordered),
         activity_target_minutes=target,
         activity_score=score,

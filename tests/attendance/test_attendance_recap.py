@@ -171,6 +171,8 @@ def test_barito_selatan_month_by_hand() -> None:
     # Activity: 19 present days x 300 = 5,700 value minutes; target 21 x 300 = 6,300 (Barito does not subtract
     # attendance minutes). Score 5,700 / 6,300 = 0.904761... -> 0.9048.
     assert (recap.activity_value_minutes, recap.activity_target_minutes) == (5700, 6300)
+    # Logged 08:00-13:00 = 300 min on each of 19 days, all inside 06:25-16:00 presence: 5,700 effective.
+    assert (recap.activity_minutes, recap.effective_minutes) == (5700, 5700)
     assert recap.activity_score == Decimal("0.9048")
     # performance: 894,961 x 60% = 536,976.6;  x 0.9048   = 485,856.42768 -> 485,856
     # discipline:  894,961 x 40% = 357,984.4;  x 0.880952 = 315,367.07... -> 315,367
