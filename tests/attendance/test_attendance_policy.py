@@ -40,7 +40,12 @@ def test_tlpsw_standard_has_the_common_table() -> None:
         ("TL4", 91, None, Decimal("1.5")),
     ]
     assert [t.code for t in d.early_tiers] == ["PSW1", "PSW2", "PSW3", "PSW4"]
-    assert (d.missing_check_in, d.missing_check_out, d.tk_percent, d.monthly_cap_percent) == ("TL4", "PSW4", Decimal(5), Decimal(100))
+    assert (d.missing_check_in, d.missing_check_out, d.tk_percent, d.monthly_cap_percent) == (
+        "TL4",
+        "PSW4",
+        Decimal(5),
+        Decimal(100),
+    )
 
 
 def test_shipped_schema_file_matches_the_models() -> None:
