@@ -353,15 +353,34 @@ class TerminalPoller(threading.Thread):
         driver = self._ensure_connected()
         until = time.monotonic() + self.settings.full_read_interval_seconds
         self.health.mode = "live"
+        caught_up = False
         try:
             for punch in driver.live_events(LIVE_TICK_SECONDS):
                 if punch is not None:
                     self.store([punch])
                     self.health.last_success = self.now()
+                if not caught_up:
+                    caught_up = True
+                    self._catch_up()
                 if self._stopping.is_set() or not self._jobs.empty() or time.monotonic() >= until:
                     driver.stop_live()
         finally:
             self._connected = False  # live capture ends with the connection closed
+
+    def _catch_up(self) -> None:
+        """Read punches made between the backfill read and the event registration.
+
+        Those reached neither the read nor the stream; the live connection cannot carry commands,
+        so a second, short connection checks the log size and reads the log if it grew.
+        """
+        side = self.driver_factory(self.settings)
+        try:
+            side.connect()
+            cursor = self.buffer.cursor(self.settings.name)
+            if cursor is None or side.log_size().records != cursor.count:
+                self.read_log(side)
+        finally:
+            side.close()
 
     def snapshot(self) -> PollerHealth:
         return replace(self.health)
