@@ -1,8 +1,9 @@
 """Engines and sessions: SQLite (aiosqlite, WAL) embedded, PostgreSQL (asyncpg) in production."""
 
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -23,6 +24,9 @@ def async_url(url: str) -> str:
 def create_engine(database: DatabaseSettings) -> AsyncEngine:
     url = async_url(database.url)
     if url.startswith("sqlite"):
+        path = make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)  # SQLite creates the file, not its directory
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
