@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 from hub_testkit import FakeEdge, Store, batch, hub_settings, morning_punches, running_worker
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -72,9 +73,9 @@ max_punches = 100000
     return config
 
 
-def _start_ingest(config: Path, worker: str) -> subprocess.Popen[bytes]:
+def _start_hub(config: Path, *command: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "presensi.cli", "hub", "ingest", "--config", str(config), "--worker", worker],
+        [sys.executable, "-m", "presensi.cli", "hub", *command, "--config", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -100,7 +101,7 @@ async def test_worker_killed_before_commit_gets_its_messages_again_after_restart
     edge = FakeEdge(broker)
     try:
         # A 10 s batch window: the worker holds what it received, uncommitted, when it is killed.
-        proc = _start_ingest(_hub_config(tmp_path, broker, sqlite_store, max_wait_ms=10_000), "w1")
+        proc = _start_hub(_hub_config(tmp_path, broker, sqlite_store, max_wait_ms=10_000), "ingest", "--worker", "w1")
         _wait_for_log(proc, b"subscribed")
         sent = [batch(edge.edge_id, seq, morning_punches(10, start=seq * 10)) for seq in range(1, 6)]
         for one in sent:
@@ -127,7 +128,7 @@ async def test_sigterm_commits_and_acks_the_batch_in_hand_then_exits_cleanly(
 ) -> None:
     edge = FakeEdge(broker)
     try:
-        proc = _start_ingest(_hub_config(tmp_path, broker, sqlite_store, max_wait_ms=10_000), "w1")
+        proc = _start_hub(_hub_config(tmp_path, broker, sqlite_store, max_wait_ms=10_000), "ingest", "--worker", "w1")
         _wait_for_log(proc, b"subscribed")
         for seq in range(1, 4):
             edge.send(batch(edge.edge_id, seq, morning_punches(10, start=seq * 10)))
@@ -140,3 +141,35 @@ async def test_sigterm_commits_and_acks_the_batch_in_hand_then_exits_cleanly(
         assert await punch_count(sqlite_engine) == 30
     finally:
         edge.close()
+
+
+async def test_hub_run_serves_the_api_and_ingests_then_stops_on_sigterm(
+    broker: MosquittoBroker, tmp_path: Path, sqlite_store: Store, sqlite_engine: AsyncEngine
+) -> None:
+    from presensi.mosquitto import free_port
+
+    port = free_port()
+    config = _hub_config(tmp_path, broker, sqlite_store, max_wait_ms=20)
+    config.write_text(config.read_text() + f"[api]\nport = {port}\n")
+    edge = FakeEdge(broker)
+    proc = _start_hub(config, "run")
+    try:
+        _wait_for_log(proc, b"subscribed")
+        edge.send(batch(edge.edge_id, 1, morning_punches(5)))
+        await asyncio.to_thread(edge.wait_acks, 1)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(100):
+                try:
+                    health = await client.get("/healthz")
+                    break
+                except httpx.ConnectError:
+                    await asyncio.sleep(0.05)
+            assert health.json() == {"status": "ok"}
+            assert (await client.get("/api/v1/punches")).status_code == 401
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        edge.close()
+    assert await punch_count(sqlite_engine) == 5
