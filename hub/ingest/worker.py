@@ -8,6 +8,7 @@ PUBACKed those messages, so the broker delivers them again to the same persisten
 """
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -61,6 +62,7 @@ class IngestWorker:
         self._arrived: deque[Delivery] = deque()  # filled by paho's thread, emptied by the loop
         self._wake_lock = threading.Lock()
         self._wake_pending = False
+        self._unconfirmed_acks: deque[mqtt.MQTTMessageInfo] = deque()  # acks the broker has not PUBACKed
         self._ready: asyncio.Queue[list[Received] | None] = asyncio.Queue(maxsize=1)
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -169,8 +171,15 @@ class IngestWorker:
             log.warning("%s lost the broker (%s); paho reconnects", self.client_id, reason)
 
     def _wait_for_outgoing(self, timeout: float) -> None:
-        """Let the acks and PUBACKs queued so far reach the broker before disconnecting."""
+        """Let the acks (beyond paho's in-flight window too) and PUBACKs reach the broker before
+        disconnecting. An ack lost here only costs the edge a resend, so the wait is bounded."""
         deadline = time.monotonic() + timeout
+        for info in self._unconfirmed_acks:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(RuntimeError, ValueError):  # not connected: the edge resends
+                info.wait_for_publish(remaining)
         while self._client.want_write() and time.monotonic() < deadline:
             time.sleep(0.01)
 
@@ -220,9 +229,11 @@ class IngestWorker:
             if outcome is None:
                 continue
             for topic, ack in outcome.acks:
-                self._client.publish(topic, ack.model_dump_json(), qos=1)
+                self._unconfirmed_acks.append(self._client.publish(topic, ack.model_dump_json(), qos=1))
             for one in group:
                 self._client.ack(one.delivery.mid, one.delivery.qos)
+            while self._unconfirmed_acks and self._unconfirmed_acks[0].is_published():
+                self._unconfirmed_acks.popleft()
             self.stats.settled += len(group)
             self.stats.flushes += 1
             self.stats.stored += outcome.stored
