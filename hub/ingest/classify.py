@@ -79,70 +79,63 @@ class Ignored:
 Meaning = PunchDelivery | StatusDelivery | HealthDelivery | Refusal | Ignored
 
 
-@dataclass(slots=True)
-class _Refuser:
-    delivery: Delivery
-    edge_id: str | None = None
-
-    def refuse(self, reason: str) -> Refusal:
-        d = self.delivery
-        return Refusal(d.topic, self.edge_id, reason, d.payload, d.received_at)
+def refuse(delivery: Delivery, edge_id: str | None, reason: str) -> Refusal:
+    return Refusal(delivery.topic, edge_id, reason, delivery.payload, delivery.received_at)
 
 
 def classify(delivery: Delivery) -> Meaning:
-    refuser = _Refuser(delivery)
     try:
-        refuser.edge_id = edge_id_from_topic(delivery.topic)
+        topic_edge = edge_id_from_topic(delivery.topic)
     except ValueError as exc:
-        return refuser.refuse(str(exc))
+        return refuse(delivery, None, str(exc))
     kind = delivery.topic.rsplit("/", 1)[-1]
     if kind == "punches":
-        return _punches(delivery, refuser.edge_id, refuser)
+        return _punches(delivery, topic_edge)
     if kind == "status":
         if not delivery.payload:
             return Ignored("retained status cleared")
         status = _parse(EdgeStatus, delivery.payload)
         if isinstance(status, str):
-            return refuser.refuse(status)
-        if status.edge_id != refuser.edge_id:
-            return refuser.refuse(_mismatch(status.edge_id, refuser.edge_id))
+            return refuse(delivery, topic_edge, status)
+        if status.edge_id != topic_edge:
+            return refuse(delivery, topic_edge, _mismatch(status.edge_id, topic_edge))
         return StatusDelivery(status, delivery.received_at)
     if kind == "health":
         health = _parse(EdgeHealth, delivery.payload)
         if isinstance(health, str):
-            return refuser.refuse(health)
-        if health.edge_id != refuser.edge_id:
-            return refuser.refuse(_mismatch(health.edge_id, refuser.edge_id))
+            return refuse(delivery, topic_edge, health)
+        if health.edge_id != topic_edge:
+            return refuse(delivery, topic_edge, _mismatch(health.edge_id, topic_edge))
         return HealthDelivery(health, delivery.received_at)
-    return refuser.refuse(f"no hub handler for topic {delivery.topic!r}")
+    return refuse(delivery, topic_edge, f"no hub handler for topic {delivery.topic!r}")
 
 
-def _punches(delivery: Delivery, topic_edge: str, refuser: _Refuser) -> Meaning:
+def _punches(delivery: Delivery, topic_edge: str) -> Meaning:
     try:
         batch = PunchBatch.model_validate_json(delivery.payload)
     except ValidationError as whole:
-        return _punches_one_by_one(delivery, topic_edge, refuser, whole)
+        return _punches_one_by_one(delivery, topic_edge, whole)
     if batch.edge_id != topic_edge:
         # An edge may only speak for itself, and gets no ack: the real owner of the id must not be confused.
-        return refuser.refuse(_mismatch(batch.edge_id, topic_edge))
+        return refuse(delivery, topic_edge, _mismatch(batch.edge_id, topic_edge))
     return PunchDelivery(batch.edge_id, batch.batch_id, batch.seq, batch.session, batch.punches, delivery.received_at)
 
 
-def _punches_one_by_one(delivery: Delivery, topic_edge: str, refuser: _Refuser, whole: ValidationError) -> Meaning:
+def _punches_one_by_one(delivery: Delivery, topic_edge: str, whole: ValidationError) -> Meaning:
     """The batch failed as a whole: keep its good punches if only punches are at fault."""
     try:
         raw = json.loads(delivery.payload)
     except (ValueError, UnicodeDecodeError):
-        return refuser.refuse(_summary(whole))
+        return refuse(delivery, topic_edge, _summary(whole))
     punches = raw.get("punches") if isinstance(raw, dict) else None
     if not isinstance(punches, list) or not punches:
-        return refuser.refuse(_summary(whole))
+        return refuse(delivery, topic_edge, _summary(whole))
     try:
         PunchBatch.model_validate({**raw, "punches": []})
     except ValidationError as envelope_errors:
         # The empty list itself is the only error allowed here; anything else is the envelope's fault.
         if any(error["loc"][:1] != ("punches",) for error in envelope_errors.errors()):
-            return refuser.refuse(_summary(whole))
+            return refuse(delivery, topic_edge, _summary(whole))
     # The envelope validated, so these coerce exactly as the model would have.
     edge_id, batch_id, seq, session = (
         str(raw["edge_id"]),
@@ -151,7 +144,7 @@ def _punches_one_by_one(delivery: Delivery, topic_edge: str, refuser: _Refuser, 
         int(raw["session"]),
     )
     if edge_id != topic_edge:
-        return refuser.refuse(_mismatch(edge_id, topic_edge))
+        return refuse(delivery, topic_edge, _mismatch(edge_id, topic_edge))
     good: list[PunchRecord] = []
     rejected: list[RejectedPunch] = []
     refusals: list[Refusal] = []
@@ -174,7 +167,7 @@ def _punches_one_by_one(delivery: Delivery, topic_edge: str, refuser: _Refuser, 
             )
     if not rejected:
         # Every punch is fine alone, so the list itself is at fault (e.g. too long): refuse the message.
-        return refuser.refuse(_summary(whole))
+        return refuse(delivery, topic_edge, _summary(whole))
     return PunchDelivery(
         edge_id,
         batch_id,

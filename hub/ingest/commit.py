@@ -22,6 +22,7 @@ from hub.ingest.classify import (
     PunchDelivery,
     Refusal,
     StatusDelivery,
+    refuse,
 )
 from hub.ingest.fast_insert import BatchRow, PunchRow, insert_or_ignore, record_batches
 from presensi.contract import BatchAck, EdgeTopics, RejectedPunch
@@ -88,7 +89,7 @@ async def _commit_refused(engine: AsyncEngine, one: Received, exc: BaseException
     d = one.delivery
     reason = f"store refused the message: {type(exc).__name__}: {_first_line(exc)}"
     meaning = one.meaning
-    letter = Refusal(d.topic, getattr(meaning, "edge_id", None), reason, d.payload, d.received_at)
+    letter = refuse(d, getattr(meaning, "edge_id", None), reason)
     if isinstance(meaning, PunchDelivery):
         rejected = meaning.rejected + tuple(RejectedPunch(key=p.key, reason=reason) for p in meaning.punches)
         acked = replace(meaning, punches=(), rejected=rejected, refusals=(letter,))

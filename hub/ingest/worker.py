@@ -25,7 +25,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.ingest.classify import Delivery, PunchDelivery, Refusal, classify
+from hub.ingest.classify import Delivery, PunchDelivery, classify, refuse
 from hub.ingest.commit import Outcome, Received, commit_received
 from hub.settings import HubSettings
 from presensi.contract import HubSubscriptions
@@ -227,8 +227,7 @@ class IngestWorker:
             # A hub bug meets unforeseen input: keep the message as a dead letter and keep going.
             log.exception("%s: could not classify a message on %s", self.client_id, delivery.topic)
             reason = f"hub error while reading the message: {type(exc).__name__}: {exc}"
-            refusal = Refusal(delivery.topic, None, reason, delivery.payload, delivery.received_at)
-            return Received(delivery, refusal)
+            return Received(delivery, refuse(delivery, None, reason))
 
     async def _commit_loop(self) -> None:
         while (group := await self._ready.get()) is not None:

@@ -166,6 +166,12 @@ class FakeEdge:
                 raise AssertionError(f"{self.edge_id}: {len(self.acks)} acks after {timeout}s, wanted {count}")
             return list(self.acks)
 
+    def wait_ack_of(self, batch_id: str, timeout: float = 10.0) -> BatchAck:
+        with self._changed:
+            if not self._changed.wait_for(lambda: any(a.batch_id == batch_id for a in self.acks), timeout):
+                raise AssertionError(f"{self.edge_id}: no ack for {batch_id} after {timeout}s")
+            return next(a for a in self.acks if a.batch_id == batch_id)
+
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
