@@ -67,7 +67,7 @@ class PunchRow(NamedTuple):
 
 
 def _flags(p: PunchRecord) -> str:
-    return ",".join(sorted({flag.value for flag in p.flags}))
+    return ",".join(sorted({flag.value for flag in p.flags})) if p.flags else ""
 
 
 async def insert_or_ignore(connection: AsyncConnection, rows: Sequence[PunchRow]) -> list[str]:
@@ -130,12 +130,13 @@ async def _sqlite(connection: AsyncConnection, rows: Sequence[PunchRow]) -> list
         for p, edge_id, batch_id, received_at in chunk:
             received = as_text.get(received_at) or as_text.setdefault(received_at, _utc_text(received_at))
             read_at = as_text.get(p.read_at) or as_text.setdefault(p.read_at, _utc_text(p.read_at))
+            local_text = p.local_time.isoformat(" ", "microseconds")
             params += (
                 p.key,
                 p.terminal_sn,
                 p.pin,
-                p.local_time.isoformat(" ", "microseconds"),
-                p.local_time.date().isoformat(),
+                local_text,
+                local_text[:10],  # the local date, YYYY-MM-DD
                 p.zone,
                 _utc_text(p.utc),
                 p.status,
