@@ -11,6 +11,8 @@ import signal
 from collections.abc import Generator
 
 import uvicorn
+from sqlalchemy import make_url
+from sqlalchemy.exc import DBAPIError
 
 from hub.api.app import create_app
 from hub.ingest.worker import IngestWorker
@@ -32,9 +34,14 @@ class _Server(uvicorn.Server):
 async def serve(settings: HubSettings, *, api: bool, client_id: str, migrate: bool) -> int:
     engine = create_engine(settings.database)
     try:
-        if migrate:
-            await upgrade(engine)
-        current, head = await current_revision(engine), head_revision()
+        try:
+            if migrate:
+                await upgrade(engine)
+            current, head = await current_revision(engine), head_revision()
+        except (OSError, DBAPIError) as exc:
+            where = make_url(settings.database.url).render_as_string(hide_password=True)
+            log.error("cannot use the store at %s: %s", where, str(exc).splitlines()[0])
+            return 1
         if current != head:
             log.error("store schema is at %s, this hub needs %s: run `presensi hub migrate`", current, head)
             return 2
