@@ -79,6 +79,8 @@ class IngestWorker:
         mqtt_settings = self.settings.mqtt
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = mqtt_settings.session_expiry_seconds
+        # PUBACKs wait for the commit, so up to two groups (one committing, one collecting) are unacked.
+        properties.ReceiveMaximum = min(65_535, 2 * self.settings.ingest.max_messages)
         self._client.connect_async(
             mqtt_settings.host,
             mqtt_settings.port,
