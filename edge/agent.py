@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from devices.zk.driver import ZKDriver
 from edge.buffer import Buffer
 from edge.config import EdgeSettings, TerminalSettings
 from edge.poller import TerminalPoller
-from edge.publisher import Publisher, build_batch_payload
+from edge.publisher import Publisher
 from presensi.contract import BufferHealth, Command, EdgeHealth, RereadUsers, ResendRange, SyncClock
 
 log = logging.getLogger(__name__)
@@ -124,12 +124,7 @@ class EdgeAgent:
         body = command.body
         log.info("command %s from %s: %s", command.command_id, command.issued_by, body.kind)
         if isinstance(body, ResendRange):
-            pub = self.settings.publisher
-            build = build_batch_payload(self.settings.edge_id, timedelta(seconds=pub.historical_after_seconds))
-            count = self.buffer.create_resend_batches(
-                body.since, body.until, pub.batch_size, build, now=datetime.now(UTC)
-            )
-            self.publisher.publish_result(command.command_id, True, f"{count} buffered punches queued for resending")
+            self.publisher.resend_range(command.command_id, body.since, body.until)
             return
         targets = self._targets(body.terminal_sn)
         if not targets:
@@ -166,13 +161,17 @@ class EdgeAgent:
             poller.start()
         self.publisher.start()
         notifier.notify("READY=1")
-        last_housekeeping = 0.0
+        last_housekeeping = last_status = 0.0
         while not self._stop.wait(1.0):
             notifier.notify("WATCHDOG=1")
             if time.monotonic() - last_housekeeping >= HOUSEKEEPING_SECONDS:
                 last_housekeeping = time.monotonic()
                 self.buffer.housekeep(datetime.now(UTC))
-            self._write_status()
+            # The status file serves `presensi edge status`; counting a big buffer every second would
+            # cost the idle CPU a Pi cannot spare, so it is as fresh as the heartbeat.
+            if time.monotonic() - last_status >= self.settings.publisher.heartbeat_seconds:
+                last_status = time.monotonic()
+                self._write_status()
             if not self.publisher.is_alive():
                 log.critical("publisher thread died; exiting so the service manager restarts the agent")
                 self._stop.set()

@@ -243,9 +243,11 @@ class Buffer:
             ).fetchone()
         return datetime.fromisoformat(row[0]) if row else None
 
-    def pending_count(self) -> int:
+    def pending_at_least(self, count: int) -> bool:
+        """Whether ``count`` punches are pending, without counting them all (a backlog can be 100k)."""
         with self._lock:
-            return int(self._db.execute(f"SELECT count(*) FROM punches WHERE state = {State.PENDING}").fetchone()[0])
+            sql = f"SELECT count(*) FROM (SELECT 1 FROM punches WHERE state = {State.PENDING} LIMIT ?)"
+            return int(self._db.execute(sql, (count,)).fetchone()[0]) >= count
 
     def create_batch(self, limit: int, build_payload: BatchBuilder, *, now: datetime) -> StoredBatch | None:
         """Take up to ``limit`` pending punches into a new batch with the next sequence number."""
@@ -259,17 +261,19 @@ class Buffer:
 
     def create_resend_batches(
         self, since: datetime, until: datetime, limit: int, build_payload: BatchBuilder, *, now: datetime
-    ) -> int:
-        """Batches re-publishing every buffered punch with utc in [since, until); returns punches queued."""
+    ) -> list[StoredBatch]:
+        """Batches re-publishing every buffered punch with utc in [since, until), whatever its state."""
         with self._tx() as db:
             rows = db.execute(
                 f"SELECT {self._COLUMNS} FROM punches WHERE utc >= ? AND utc < ? ORDER BY id",
                 (_iso(since), _iso(until)),
             ).fetchall()
-            for start in range(0, len(rows), limit):
-                chunk = [self._row_to_punch(r) for r in rows[start : start + limit]]
-                self._store_batch(db, chunk, build_payload, now, resend=True)
-            return len(rows)
+            return [
+                self._store_batch(
+                    db, [self._row_to_punch(r) for r in rows[start : start + limit]], build_payload, now, resend=True
+                )  # fmt: skip
+                for start in range(0, len(rows), limit)
+            ]
 
     def _store_batch(
         self,
@@ -283,10 +287,12 @@ class Buffer:
         seq = self._meta(db, "last_seq", 0) + 1
         session = self._meta(db, "session", 0)
         batch_id, payload = build_payload(seq, session, punches, now)
+        # Recorded as published once: the publisher sends it right after this commit. A crash in
+        # between is harmless, because a restarting publisher resends every unacked batch at once.
         db.execute(
-            "INSERT INTO batches (batch_id, seq, session, payload, punches, resend, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (batch_id, seq, session, payload, len(punches), int(resend), _iso(now)),
+            "INSERT INTO batches (batch_id, seq, session, payload, punches, resend, created_at, last_sent_at, attempts)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+            (batch_id, seq, session, payload, len(punches), int(resend), _iso(now), None if resend else _iso(now)),
         )
         if not resend:
             db.executemany(
@@ -294,7 +300,7 @@ class Buffer:
                 [(batch_id, p.id) for p in punches],
             )
         self._set_meta(db, "last_seq", seq)
-        return StoredBatch(batch_id, seq, payload, len(punches), 0, None)
+        return StoredBatch(batch_id, seq, payload, len(punches), 0 if resend else 1, None if resend else now)
 
     def unacked_batches(self) -> list[StoredBatch]:
         with self._lock:
@@ -312,16 +318,28 @@ class Buffer:
                 "UPDATE batches SET attempts = attempts + 1, last_sent_at = ? WHERE batch_id = ?", (_iso(now), batch_id)
             )
 
+    def batch_payload(self, batch_id: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute("SELECT payload FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+        return bytes(row[0]) if row else None
+
     def acknowledge(self, batch_id: str, now: datetime) -> int:
         """The hub committed the batch: its punches are acknowledged. Returns punches newly acked."""
+        return self.acknowledge_many([batch_id], now)
+
+    def acknowledge_many(self, batch_ids: Iterable[str], now: datetime) -> int:
+        """Apply several acks in one durable transaction (one fsync, not one per batch)."""
+        ids = [(_iso(now), batch_id) for batch_id in batch_ids]
         with self._tx() as db:
-            cur = db.execute(
+            before = db.total_changes
+            db.executemany(
                 f"UPDATE punches SET state = {State.ACKNOWLEDGED}, acked_at = ?"
                 f" WHERE batch_id = ? AND state = {State.SENT}",
-                (_iso(now), batch_id),
+                ids,
             )
-            db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
-            return cur.rowcount
+            acked = db.total_changes - before
+            db.executemany("DELETE FROM batches WHERE batch_id = ?", [(batch_id,) for _, batch_id in ids])
+            return acked
 
     # --- cursors -----------------------------------------------------------------------------------
 
@@ -346,7 +364,11 @@ class Buffer:
 
     def stats(self) -> BufferStats:
         with self._lock:
-            counts = dict(self._db.execute("SELECT state, count(*) FROM punches GROUP BY state").fetchall())
+            # One indexed count per state: cheaper than a GROUP BY scan of the whole table.
+            counts = {
+                state: self._db.execute("SELECT count(*) FROM punches WHERE state = ?", (int(state),)).fetchone()[0]
+                for state in State
+            }
             oldest = self._db.execute(
                 f"SELECT min(utc) FROM punches WHERE state IN ({State.PENDING}, {State.SENT})"
             ).fetchone()[0]

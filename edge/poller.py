@@ -16,13 +16,14 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 from zoneinfo import ZoneInfo
 
-from devices.driver import DriverError, TerminalDriver
+from devices.driver import AttendanceLog, DriverError, TerminalDriver
 from devices.punch import Punch
 from edge.buffer import Buffer, Cursor
 from edge.config import TerminalSettings
@@ -31,6 +32,7 @@ from presensi.contract import PunchFlag, TerminalHealth
 log = logging.getLogger(__name__)
 POWER_LOSS_BEFORE = datetime(2001, 1, 1)
 LIVE_TICK_SECONDS = 1.0
+STORE_CHUNK = 5000
 
 Job = Callable[[TerminalDriver], str]
 
@@ -83,19 +85,26 @@ def flags_for(
     return tuple(flags)
 
 
-def new_since(punches: list[Punch], serial: str, cursor: Cursor | None) -> tuple[list[Punch], str]:
-    """The punches past the cursor, or all of them with the reason the cursor no longer fits."""
+def resume_at(attendance: AttendanceLog, serial: str, cursor: Cursor | None) -> tuple[int, str]:
+    """Where new punches start in a freshly read log: past the cursor when the log still starts and
+    continues as last time, else at 0 with the reason (the buffer's unique key drops what it had)."""
     if cursor is None:
-        return punches, "first read"
+        return 0, "first read"
     if cursor.serial != serial:
-        return punches, f"serial changed from {cursor.serial} to {serial}"
+        return 0, f"serial changed from {cursor.serial} to {serial}"
     if cursor.count == 0:
-        return punches, ""
-    if len(punches) < cursor.count:
-        return punches, f"log shrank from {cursor.count} to {len(punches)} records (cleared at the device?)"
-    if punches[0].key != cursor.first_key or punches[cursor.count - 1].key != cursor.last_key:
-        return punches, "log no longer starts as before (wrapped, reordered or replaced)"
-    return punches[cursor.count :], ""
+        return 0, ""
+    if len(attendance) < cursor.count:
+        return 0, f"log shrank from {cursor.count} to {len(attendance)} records (cleared at the device?)"
+    first, last = attendance.punch_at(0), attendance.punch_at(cursor.count - 1)
+    if first is None or last is None or first.key != cursor.first_key or last.key != cursor.last_key:
+        return 0, "log no longer starts as before (wrapped, reordered or replaced)"
+    return cursor.count, ""
+
+
+def chunked(punches: Iterator[Punch], size: int) -> Iterator[list[Punch]]:
+    while chunk := list(islice(punches, size)):
+        yield chunk
 
 
 class TerminalPoller(threading.Thread):
@@ -246,19 +255,20 @@ class TerminalPoller(threading.Thread):
         return stored
 
     def read_log(self, driver: TerminalDriver, drifting: bool = False) -> int:
-        punches = driver.read_attendance()
+        """Read the whole log and store what is new; decodes only the cursor probes and the new tail."""
+        attendance = driver.read_log()
         self._last_full_read = time.monotonic()
-        serial = punches[0].terminal_sn if punches else self.health.serial or ""
-        cursor = self.buffer.cursor(self.settings.name)
-        fresh, reason = new_since(punches, serial, cursor)
+        count = len(attendance)
+        first = attendance.punch_at(0) if count else None
+        last = attendance.punch_at(count - 1) if count else None
+        serial = self.health.serial or (first.terminal_sn if first else "")
+        start, reason = resume_at(attendance, serial, self.buffer.cursor(self.settings.name))
         if reason:
-            log.info("terminal %s: re-reading all %d records: %s", self.settings.name, len(punches), reason)
-        stored = self.store(fresh, drifting)
-        self.buffer.set_cursor(
-            self.settings.name,
-            Cursor(serial, len(punches), punches[0].key if punches else None, punches[-1].key if punches else None),
-            self.now(),
-        )
+            log.info("terminal %s: re-reading all %d records: %s", self.settings.name, count, reason)
+        # In chunks, so a first read of a 100k-record log never holds 100k punch objects at once.
+        stored = sum(self.store(chunk, drifting) for chunk in chunked(attendance.punches(start), STORE_CHUNK))
+        cursor = Cursor(serial, count, first.key if first else None, last.key if last else None)
+        self.buffer.set_cursor(self.settings.name, cursor, self.now())
         return stored
 
     def store(self, punches: list[Punch], drifting: bool = False) -> int:

@@ -22,7 +22,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
-from edge.buffer import Buffer, BufferedPunch, StoredBatch
+from edge.buffer import Buffer, BufferedPunch
 from edge.config import EdgeSettings
 from presensi.contract import (
     BatchAck,
@@ -46,8 +46,10 @@ def build_batch_payload(
 
     def build(seq: int, session: int, punches: list[BufferedPunch], now: datetime) -> tuple[str, bytes]:
         batch_id = f"{edge_id}:{session}:{seq:06d}"
+        # model_construct skips validation: every field was validated when the driver made the punch
+        # (and the key recomputed there), and validating again cost half of the drain time.
         records = tuple(
-            PunchRecord(
+            PunchRecord.model_construct(
                 key=p.punch.key,
                 terminal_sn=p.punch.terminal_sn,
                 pin=p.punch.pin,
@@ -64,7 +66,9 @@ def build_batch_payload(
             )
             for p in punches
         )
-        batch = PunchBatch(edge_id=edge_id, batch_id=batch_id, seq=seq, session=session, sent_at=now, punches=records)
+        batch = PunchBatch.model_construct(
+            v=1, edge_id=edge_id, batch_id=batch_id, seq=seq, session=session, sent_at=now, punches=records
+        )
         return batch_id, batch.model_dump_json().encode()
 
     return build
@@ -101,6 +105,11 @@ class Publisher(threading.Thread):
         self._results: list[CommandResult] = []
         self._results_lock = threading.Lock()
         self._last_heartbeat = 0.0
+        # Batches published and not yet acked: batch_id -> (attempts, monotonic time a resend is due).
+        # Loaded from the buffer at start, with every resend due at once (a restart may follow a crash).
+        self._inflight: dict[str, tuple[int, float]] = {}
+        self._acks: list[BatchAck] = []  # received in paho's callback, applied in one transaction per pass
+        self._resends: list[tuple[str, datetime, datetime]] = []  # (command id, since, until) to queue
         pub = settings.publisher
         self._build = build_batch_payload(settings.edge_id, timedelta(seconds=pub.historical_after_seconds))
         self._client = self._make_client()
@@ -170,14 +179,7 @@ class Publisher(threading.Thread):
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
             if message.topic == self.topics.ack:
-                ack = BatchAck.model_validate_json(message.payload)
-                acked = self.buffer.acknowledge(ack.batch_id, self.now())
-                self.acks_received += 1
-                for rejected in ack.rejected:
-                    log.error(
-                        "hub rejected punch %s: %s (kept in the hub's dead letters)", rejected.key, rejected.reason
-                    )
-                log.debug("ack %s: %d punches acknowledged", ack.batch_id, acked)
+                self._acks.append(BatchAck.model_validate_json(message.payload))
             elif message.topic == self.topics.command:
                 command = Command.model_validate_json(message.payload)
                 if command.expires_at is not None and command.expires_at < self.now():
@@ -186,6 +188,23 @@ class Publisher(threading.Thread):
                     self.on_command(command)
         except ValidationError as exc:
             log.error("ignoring malformed message on %s: %s", message.topic, exc.errors()[:3])
+
+    def resend_range(self, command_id: str, since: datetime, until: datetime) -> None:
+        """Queue a hub command to publish buffered punches again (done in this thread, which owns batches)."""
+        with self._results_lock:
+            self._resends.append((command_id, since, until))
+
+    def _queue_resends(self, now: datetime) -> None:
+        with self._results_lock:
+            resends, self._resends = self._resends, []
+        for command_id, since, until in resends:
+            batches = self.buffer.create_resend_batches(
+                since, until, self.settings.publisher.batch_size, self._build, now=now
+            )
+            for batch in batches:
+                self._inflight[batch.batch_id] = (0, 0.0)  # due at once
+            punches = sum(b.punches for b in batches)
+            self.publish_result(command_id, True, f"{punches} buffered punches queued for resending")
 
     def publish_result(self, command_id: str, ok: bool, detail: str) -> None:
         result = CommandResult(
@@ -204,6 +223,7 @@ class Publisher(threading.Thread):
     def run(self) -> None:
         broker = self.settings.broker
         failures = 0
+        self._inflight = {b.batch_id: (b.attempts, 0.0) for b in self.buffer.unacked_batches()}
         while not self._stopping.is_set() or self._flushing():
             if not self.connected.is_set():
                 try:
@@ -234,55 +254,76 @@ class Publisher(threading.Thread):
         """During a stop, keep going while the buffer still has unacked batches and time is left."""
         if self._flush_deadline is None or time.monotonic() >= self._flush_deadline:
             return False
-        return bool(self.buffer.unacked_batches()) or self.buffer.pending_count() > 0
+        return bool(self._inflight) or self.buffer.pending_at_least(1)
 
     def pump(self) -> None:
-        """Publish due batches, form new ones, send command results and the heartbeat."""
+        """Apply acks, resend what is due, form and publish new batches, send results and the heartbeat."""
         now = self.now()
         pub = self.settings.publisher
-        inflight = self.buffer.unacked_batches()
-        for batch in inflight:
-            if self._due(batch, now):
-                self._publish(batch, now)
-        room = pub.max_inflight_batches - len(inflight)
-        while room > 0 and self._batch_ready(now):
-            fresh = self.buffer.create_batch(pub.batch_size, self._build, now=now)
-            if fresh is None:
+        self._apply_acks(now)
+        self._queue_resends(now)
+        clock = time.monotonic()
+        for batch_id, (attempts, due) in list(self._inflight.items()):
+            if clock >= due:
+                payload = self.buffer.batch_payload(batch_id)
+                if payload is None:  # acked meanwhile (e.g. by a resend_range twin)
+                    del self._inflight[batch_id]
+                elif self._publish(batch_id, payload):
+                    self.buffer.mark_published(batch_id, now)
+                    self._inflight[batch_id] = (attempts + 1, clock + self._backoff(attempts + 1))
+                    log.info("resent batch %s (attempt %d): no ack yet", batch_id, attempts + 1)
+        while len(self._inflight) < pub.max_inflight_batches and self._batch_ready(now):
+            batch = self.buffer.create_batch(pub.batch_size, self._build, now=now)
+            if batch is None:
                 break
-            self._publish(fresh, now)
-            room -= 1
+            sent = self._publish(batch.batch_id, batch.payload)
+            self._inflight[batch.batch_id] = (1, clock + (self._backoff(1) if sent else 0.0))
         with self._results_lock:
             results, self._results = self._results, []
         for result in results:
             self._client.publish(self.topics.command_result, result.model_dump_json(), qos=1)
-        if time.monotonic() - self._last_heartbeat >= pub.heartbeat_seconds:
-            self._last_heartbeat = time.monotonic()
+        if clock - self._last_heartbeat >= pub.heartbeat_seconds:
+            self._last_heartbeat = clock
             self._client.publish(self.topics.health, self.health().model_dump_json(), qos=0)
+
+    def _apply_acks(self, now: datetime) -> None:
+        acks, self._acks = self._acks, []
+        if not acks:
+            return
+        acked = self.buffer.acknowledge_many([a.batch_id for a in acks], now)
+        self.acks_received += len(acks)
+        for ack in acks:
+            self._inflight.pop(ack.batch_id, None)
+            for rejected in ack.rejected:
+                log.error("hub rejected punch %s: %s (kept in the hub's dead letters)", rejected.key, rejected.reason)
+        log.debug("%d acks: %d punches acknowledged", len(acks), acked)
+        # The hub answers again: batches that were backing off during its outage are due soon, not in minutes.
+        soon = time.monotonic() + self.settings.publisher.ack_timeout_seconds
+        for batch_id, (attempts, due) in self._inflight.items():
+            if due > soon:
+                self._inflight[batch_id] = (attempts, soon)
 
     def _batch_ready(self, now: datetime) -> bool:
         pub = self.settings.publisher
         if self._stopping.is_set():
-            return self.buffer.pending_count() > 0
-        if self.buffer.pending_count() >= pub.batch_size:
+            return self.buffer.pending_at_least(1)
+        if self.buffer.pending_at_least(pub.batch_size):
             return True
         oldest = self.buffer.oldest_pending_read_at()
         return oldest is not None and (now - oldest).total_seconds() >= pub.batch_max_age_seconds
 
-    def _due(self, batch: StoredBatch, now: datetime) -> bool:
-        if batch.last_sent_at is None:
-            return True  # created but never published (e.g. killed in between)
-        timeout = self.settings.publisher.ack_timeout_seconds * 2.0 ** max(0, min(batch.attempts - 1, 8))
-        return (now - batch.last_sent_at).total_seconds() >= min(timeout, MAX_RESEND_BACKOFF_SECONDS)
+    def _backoff(self, attempts: int) -> float:
+        """Seconds to wait for an ack before publishing a batch again: doubles while the hub is silent."""
+        timeout = self.settings.publisher.ack_timeout_seconds * 2.0 ** max(0, min(attempts - 1, 8))
+        return min(timeout, MAX_RESEND_BACKOFF_SECONDS)
 
-    def _publish(self, batch: StoredBatch, now: datetime) -> None:
-        info = self._client.publish(self.topics.punches, batch.payload, qos=1)
+    def _publish(self, batch_id: str, payload: bytes) -> bool:
+        info = self._client.publish(self.topics.punches, payload, qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            log.debug("publish of %s deferred: %s", batch.batch_id, mqtt.error_string(info.rc))
-            return
-        self.buffer.mark_published(batch.batch_id, now)
+            log.debug("publish of %s deferred: %s", batch_id, mqtt.error_string(info.rc))
+            return False
         self.batches_published += 1
-        if batch.attempts:
-            log.info("resent batch %s (attempt %d): no ack yet", batch.batch_id, batch.attempts + 1)
+        return True
 
     def _shutdown(self) -> None:
         if self.connected.is_set():

@@ -2,6 +2,7 @@
 
 import logging
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -10,7 +11,7 @@ import pytest
 
 from devices.punch import Punch
 from edge.buffer import Buffer, BufferedPunch, Cursor, State
-from edge.poller import flags_for, new_since
+from edge.poller import flags_for, resume_at
 from edge.publisher import build_batch_payload
 from presensi.contract import PunchBatch, PunchFlag
 
@@ -76,15 +77,16 @@ def test_batches_survive_reopen_byte_identical(tmp_path: Path) -> None:
     buffer.next_session()
     buffer.add("t1", punches(30), NOW)
     made = [buffer.create_batch(10, BUILD, now=NOW) for _ in range(3)]
-    buffer.mark_published(made[0].batch_id, NOW)  # type: ignore[union-attr]
+    buffer.mark_published(made[0].batch_id, NOW)  # type: ignore[union-attr]  # a resend
     buffer.close()  # or a kill -9: every commit above was durable
 
     reopened = Buffer(path)
     again = reopened.unacked_batches()
     assert [(b.batch_id, b.seq, b.payload) for b in again] == [(b.batch_id, b.seq, b.payload) for b in made if b]
-    assert again[0].attempts == 1
+    # Creating a batch records its first publish (the publisher sends it right after the commit).
+    assert [b.attempts for b in again] == [2, 1, 1]
     assert again[0].last_sent_at == NOW
-    assert again[1].last_sent_at is None
+    assert again[1].last_sent_at == NOW
     batch = PunchBatch.model_validate_json(again[0].payload)
     assert [p.key for p in batch.punches] == [p.key for p in punches(30)[:10]]
     assert reopened.next_session() == 2
@@ -145,7 +147,9 @@ def test_resend_batches_cover_the_range(buffer: Buffer) -> None:
     while (batch := buffer.create_batch(7, BUILD, now=NOW)) is not None:
         buffer.acknowledge(batch.batch_id, NOW)
     since = punch(5).utc
-    count = buffer.create_resend_batches(since, since + timedelta(seconds=10), 4, BUILD, now=NOW)
+    count = sum(
+        b.punches for b in buffer.create_resend_batches(since, since + timedelta(seconds=10), 4, BUILD, now=NOW)
+    )
     assert count == 10
     resend = buffer.unacked_batches()
     assert [b.punches for b in resend] == [4, 4, 2]
@@ -167,7 +171,29 @@ def test_historical_flag_in_payload(buffer: Buffer) -> None:
     assert records[old.key].flags == (PunchFlag.CLOCK_DRIFT,)
 
 
-# --- new_since: the cursor -------------------------------------------------------------------------
+# --- resume_at: the cursor -------------------------------------------------------------------------
+
+
+class ListLog:
+    """A log read from a terminal, as the driver's lazy view offers it."""
+
+    def __init__(self, punches: list[Punch]) -> None:
+        self._punches = punches
+
+    def __len__(self) -> int:
+        return len(self._punches)
+
+    def punch_at(self, index: int) -> Punch | None:
+        return self._punches[index]
+
+    def punches(self, start: int = 0) -> Iterator[Punch]:
+        return iter(self._punches[start:])
+
+
+def new_since(log: list[Punch], serial: str, cursor: Cursor | None) -> tuple[list[Punch], str]:
+    """The punches the poller stores from ``log``: from where resume_at says, with its reason."""
+    start, reason = resume_at(ListLog(log), serial, cursor)
+    return log[start:], reason
 
 
 def cursor_of(log: list[Punch], serial: str = "SN1") -> Cursor:
