@@ -268,12 +268,8 @@ class Buffer:
                 f"SELECT {self._COLUMNS} FROM punches WHERE utc >= ? AND utc < ? ORDER BY id",
                 (_iso(since), _iso(until)),
             ).fetchall()
-            return [
-                self._store_batch(
-                    db, [self._row_to_punch(r) for r in rows[start : start + limit]], build_payload, now, resend=True
-                )  # fmt: skip
-                for start in range(0, len(rows), limit)
-            ]
+            chunks = [[self._row_to_punch(r) for r in rows[i : i + limit]] for i in range(0, len(rows), limit)]
+            return [self._store_batch(db, chunk, build_payload, now, resend=True) for chunk in chunks]
 
     def _store_batch(
         self,
