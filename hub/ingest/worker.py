@@ -56,7 +56,7 @@ class IngestWorker:
         self.engine = engine
         self.client_id = client_id or settings.mqtt.client_id
         self.stats = IngestStats()
-        self.subscribed = asyncio.Event()
+        self.subscribed = asyncio.Event()  # set while connected and subscribed
         self._subscriptions = HubSubscriptions(settings.mqtt.group)
         self._inbox: asyncio.Queue[Delivery | None] = asyncio.Queue()
         self._arrived: deque[Delivery] = deque()  # filled by paho's thread, emptied by the loop
@@ -171,6 +171,8 @@ class IngestWorker:
     ) -> None:
         if reason.is_failure:
             log.warning("%s lost the broker (%s); paho reconnects", self.client_id, reason)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self.subscribed.clear)
 
     def _wait_for_outgoing(self, timeout: float) -> None:
         """Let the acks (beyond paho's in-flight window too) and PUBACKs reach the broker before

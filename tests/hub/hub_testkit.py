@@ -9,7 +9,7 @@ import contextlib
 import importlib.util
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,6 +90,15 @@ async def running_worker(
         await asyncio.wait_for(task, 20)
 
 
+async def eventually(condition: Callable[[], bool], seconds: float = 20.0) -> None:
+    """Poll ``condition`` (state another thread changes) until true; fail after ``seconds``."""
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"condition not reached within {seconds} s")
+
+
 # --- a stand-in edge ------------------------------------------------------------------------------
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
@@ -144,12 +153,14 @@ class FakeEdge:
         )
         self._client.max_inflight_messages_set(1000)
         self._client.on_message = self._on_message
-        subscribed = threading.Event()
-        self._client.on_subscribe = lambda *_: subscribed.set()
+        self.subscribed = threading.Event()
+        self._client.on_connect = lambda client, *_: client.subscribe(self.topics.ack, qos=1)
+        self._client.on_subscribe = lambda *_: self.subscribed.set()
+        self._client.on_disconnect = lambda *_: self.subscribed.clear()
+        self._client.reconnect_delay_set(0.1, 1)
         self._client.connect(broker.host, broker.port)
         self._client.loop_start()
-        self._client.subscribe(self.topics.ack, qos=1)
-        assert subscribed.wait(5), "fake edge could not subscribe to its ack topic"
+        assert self.subscribed.wait(5), "fake edge could not subscribe to its ack topic"
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
         with self._changed:

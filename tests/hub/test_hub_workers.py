@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
-from hub_testkit import FakeEdge, Store, batch, hub_settings, morning_punches, running_worker
+from hub_testkit import FakeEdge, Store, batch, eventually, hub_settings, morning_punches, running_worker
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -173,3 +173,19 @@ async def test_hub_run_serves_the_api_and_ingests_then_stops_on_sigterm(
             proc.kill()
         edge.close()
     assert await punch_count(sqlite_engine) == 5
+
+
+async def test_worker_rides_out_a_broker_restart(
+    broker: MosquittoBroker, store: Store, engine: AsyncEngine, edge: FakeEdge
+) -> None:
+    async with running_worker(hub_settings(broker, store), engine) as worker:
+        edge.send(batch(edge.edge_id, 1, morning_punches(5)))
+        await asyncio.to_thread(edge.wait_acks, 1)
+        broker.stop()
+        await eventually(lambda: not worker.subscribed.is_set() and not edge.subscribed.is_set())
+        broker.start()
+        await eventually(lambda: worker.subscribed.is_set() and edge.subscribed.is_set())
+        edge.send(batch(edge.edge_id, 2, morning_punches(5, start=5)))
+        acks = await asyncio.to_thread(edge.wait_acks, 2)
+    assert [a.seq for a in acks] == [1, 2]
+    assert await punch_count(engine) == 10
