@@ -157,7 +157,7 @@ class FakeEdge:
         self._client.on_connect = lambda client, *_: client.subscribe(self.topics.ack, qos=1)
         self._client.on_subscribe = lambda *_: self.subscribed.set()
         self._client.on_disconnect = lambda *_: self.subscribed.clear()
-        self._client.reconnect_delay_set(0.1, 1)
+        self._client.reconnect_delay_set(1, 2)
         self._client.connect(broker.host, broker.port)
         self._client.loop_start()
         assert self.subscribed.wait(5), "fake edge could not subscribe to its ack topic"
