@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
+from typing import NamedTuple
 
 from devices.punch import Punch
 from presensi.contract import PunchFlag
@@ -75,12 +76,23 @@ class State(IntEnum):
     ACKNOWLEDGED = 2
 
 
-@dataclass(frozen=True, slots=True)
-class BufferedPunch:
+class PunchRow(NamedTuple):
+    """A buffered punch as stored: times as ISO text, flags comma-separated. Batches are encoded
+    straight from these rows; turning each into objects first cost more than everything else."""
+
     id: int
-    punch: Punch
-    read_at: datetime
-    flags: tuple[PunchFlag, ...]
+    key: str
+    terminal_sn: str
+    pin: str
+    local_time: str
+    zone: str
+    utc: str
+    status: int
+    punch: int
+    verify: int | None
+    workcode: int
+    read_at: str
+    flags: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +127,8 @@ class BufferStats:
         return self.used_bytes >= self.budget_bytes
 
 
-# (seq, session, punches, now) -> (batch_id, exact payload bytes); the publisher supplies it.
-BatchBuilder = Callable[[int, int, "list[BufferedPunch]", datetime], tuple[str, bytes]]
+# (seq, session, rows, now) -> (batch_id, exact payload bytes); the publisher supplies it.
+BatchBuilder = Callable[[int, int, list[PunchRow], datetime], tuple[str, bytes]]
 
 
 def _iso(value: datetime) -> str:
@@ -220,20 +232,6 @@ class Buffer:
                 found.update(r[0] for r in self._db.execute(sql, chunk))
         return found
 
-    @staticmethod
-    def _row_to_punch(row: sqlite3.Row | tuple[object, ...]) -> BufferedPunch:
-        (pid, key, sn, pin, local, zone, utc, status, punch, verify, workcode, read_at, flags) = row
-        return BufferedPunch(
-            id=int(str(pid)),
-            punch=Punch(
-                terminal_sn=str(sn), pin=str(pin), local_time=datetime.fromisoformat(str(local)), zone=str(zone),
-                utc=datetime.fromisoformat(str(utc)), status=int(str(status)), punch=int(str(punch)),
-                verify=None if verify is None else int(str(verify)), workcode=int(str(workcode)), key=str(key),
-            ),
-            read_at=datetime.fromisoformat(str(read_at)),
-            flags=tuple(PunchFlag(f) for f in str(flags).split(",") if f),
-        )  # fmt: skip
-
     _COLUMNS = "id, key, terminal_sn, pin, local_time, zone, utc, status, punch, verify, workcode, read_at, flags"
 
     def oldest_pending_read_at(self) -> datetime | None:
@@ -257,7 +255,7 @@ class Buffer:
             ).fetchall()
             if not rows:
                 return None
-            return self._store_batch(db, [self._row_to_punch(r) for r in rows], build_payload, now, resend=False)
+            return self._store_batch(db, [PunchRow._make(r) for r in rows], build_payload, now, resend=False)
 
     def create_resend_batches(
         self, since: datetime, until: datetime, limit: int, build_payload: BatchBuilder, *, now: datetime
@@ -268,13 +266,13 @@ class Buffer:
                 f"SELECT {self._COLUMNS} FROM punches WHERE utc >= ? AND utc < ? ORDER BY id",
                 (_iso(since), _iso(until)),
             ).fetchall()
-            chunks = [[self._row_to_punch(r) for r in rows[i : i + limit]] for i in range(0, len(rows), limit)]
+            chunks = [[PunchRow._make(r) for r in rows[i : i + limit]] for i in range(0, len(rows), limit)]
             return [self._store_batch(db, chunk, build_payload, now, resend=True) for chunk in chunks]
 
     def _store_batch(
         self,
         db: sqlite3.Connection,
-        punches: list[BufferedPunch],
+        punches: list[PunchRow],
         build_payload: BatchBuilder,
         now: datetime,
         *,
@@ -291,9 +289,10 @@ class Buffer:
             (batch_id, seq, session, payload, len(punches), int(resend), _iso(now), None if resend else _iso(now)),
         )
         if not resend:
-            db.executemany(
-                f"UPDATE punches SET state = {State.SENT}, batch_id = ? WHERE id = ?",
-                [(batch_id, p.id) for p in punches],
+            # The rows are the oldest pending ones by id, so "pending up to the last id" is exactly them.
+            db.execute(
+                f"UPDATE punches SET state = {State.SENT}, batch_id = ? WHERE state = {State.PENDING} AND id <= ?",
+                (batch_id, punches[-1].id),
             )
         self._set_meta(db, "last_seq", seq)
         return StoredBatch(batch_id, seq, payload, len(punches), 0 if resend else 1, None if resend else now)

@@ -1,5 +1,6 @@
 """Unit tests of the edge buffer (``edge.buffer.Buffer``) and the poller's cursor and flag logic."""
 
+import json
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -10,10 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from devices.punch import Punch
-from edge.buffer import Buffer, BufferedPunch, Cursor, State
+from edge.buffer import Buffer, Cursor
 from edge.poller import flags_for, resume_at
 from edge.publisher import build_batch_payload
-from presensi.contract import PunchBatch, PunchFlag
+from presensi.contract import PunchBatch, PunchFlag, PunchRecord
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
@@ -267,12 +268,21 @@ def test_flags_for() -> None:
     assert flags(datetime(2000, 1, 1), drifting=True) == (PunchFlag.CLOCK_RESET, PunchFlag.CLOCK_DRIFT)
 
 
-def test_buffered_punch_round_trip(buffer: Buffer) -> None:
+def test_batch_payload_is_the_contract_encoding_of_the_buffered_punch(buffer: Buffer) -> None:
+    """Batches are encoded straight from buffered rows (for speed): hold them to the contract models."""
     p = Punch.from_device("SN1", ZoneInfo("Asia/Jayapura"), "0042", datetime(2026, 11, 23, 7, 0, 5), 4, 15)
     buffer.add("t1", [p], NOW, {p.key: (PunchFlag.FUTURE, PunchFlag.CLOCK_DRIFT)})
-    with buffer._lock:
-        row = buffer._db.execute(f"SELECT {Buffer._COLUMNS} FROM punches WHERE state = {State.PENDING}").fetchone()
-    back = Buffer._row_to_punch(row)
-    assert isinstance(back, BufferedPunch)
-    assert back.punch == p
-    assert back.flags == (PunchFlag.FUTURE, PunchFlag.CLOCK_DRIFT)
+    batch = buffer.create_batch(10, BUILD, now=NOW)
+    assert batch is not None
+    parsed = PunchBatch.model_validate_json(batch.payload)
+    (record,) = parsed.punches
+    expected = PunchRecord(
+        key=p.key, terminal_sn="SN1", pin="0042", local_time=p.local_time, zone="Asia/Jayapura", utc=p.utc,
+        status=4, punch=15, verify=15, workcode=0, read_at=NOW, flags=(PunchFlag.FUTURE, PunchFlag.CLOCK_DRIFT),
+        historical=True,  # 22:00:05 UTC is three hours before NOW, past the one-hour threshold
+    )  # fmt: skip
+    assert record == expected
+    assert (parsed.edge_id, parsed.seq, parsed.session, parsed.sent_at) == ("edge-unit", 1, 0, NOW)
+    # Every contract field is written explicitly, so a new contract field cannot be left out unnoticed.
+    assert set(json.loads(batch.payload)["punches"][0]) == set(PunchRecord.model_fields)
+    assert set(json.loads(batch.payload)) == set(PunchBatch.model_fields)
