@@ -5,6 +5,7 @@ gets its own process, config and persistence directory, and can stop/start it to
 """
 
 import contextlib
+import getpass
 import shutil
 import socket
 import subprocess
@@ -50,6 +51,9 @@ class MosquittoBroker:
         self.config_path.write_text(
             "\n".join(
                 [
+                    # Run as whoever starts it: as root, Mosquitto would otherwise switch to the
+                    # `mosquitto` user, fail to write this directory and silently lose persistence.
+                    f"user {getpass.getuser()}",
                     "per_listener_settings false",
                     f"listener {self.port} {host}",
                     f"allow_anonymous {'true' if allow_anonymous else 'false'}",
