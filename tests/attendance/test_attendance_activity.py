@@ -4,7 +4,6 @@ from dataclasses import replace
 from datetime import date, time
 
 import pytest
-from attendance_builders import MONDAY, NIP, activity
 
 from hub.attendance.absence import Absence, AbsenceKind, ApprovalStatus, approved_absence_on
 from hub.attendance.activity import (
@@ -15,6 +14,7 @@ from hub.attendance.activity import (
     parse_activities_csv,
     review,
 )
+from tests.attendance.attendance_builders import MONDAY, NIP, activity
 
 
 def test_only_approved_absences_are_returned_and_overlaps_resolve_the_same_way_in_any_order() -> None:

@@ -4,19 +4,6 @@ from datetime import date, time, timedelta
 from decimal import Decimal
 
 import pytest
-from attendance_builders import (
-    FRIDAY,
-    MONDAY,
-    NIP,
-    OFFICE,
-    activity,
-    at,
-    evaluate_range,
-    office,
-    office_day,
-    punch,
-    variant,
-)
 
 from hub.attendance.absence import Absence, AbsenceKind, ApprovalStatus
 from hub.attendance.calendar import Holiday, HolidayKind
@@ -31,6 +18,19 @@ from hub.attendance.schedule import (
     fixed_week,
     ramadan_override,
     schedule_for,
+)
+from tests.attendance.attendance_builders import (
+    FRIDAY,
+    MONDAY,
+    NIP,
+    OFFICE,
+    activity,
+    at,
+    evaluate_range,
+    office,
+    office_day,
+    punch,
+    variant,
 )
 
 TLPSW = load_preset("tlpsw-standard")

@@ -9,7 +9,6 @@ from importlib import resources
 from typing import Any
 
 import pytest
-from attendance_builders import preset_document
 
 from hub.attendance.policy import (
     PRESETS,
@@ -21,6 +20,7 @@ from hub.attendance.policy import (
     policy_in_force,
     policy_json_schema,
 )
+from tests.attendance.attendance_builders import preset_document
 
 
 @pytest.mark.parametrize("name", PRESETS)

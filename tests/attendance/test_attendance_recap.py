@@ -10,7 +10,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from attendance_builders import NIP, activity, dates, evaluate_range, variant
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +18,7 @@ from hub.attendance.activity import Activity
 from hub.attendance.day import AttendanceDay
 from hub.attendance.policy import Policy, load_preset
 from hub.attendance.recap import DeductionLine, MonthlyRecap, monthly_recap
+from tests.attendance.attendance_builders import NIP, activity, dates, evaluate_range, variant
 
 TLPSW = load_preset("tlpsw-standard")
 BARITO = load_preset("barito-selatan")

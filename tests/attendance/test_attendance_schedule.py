@@ -3,7 +3,6 @@
 from datetime import date, time, timedelta
 
 import pytest
-from attendance_builders import MONDAY, OFFICE, at
 
 from hub.attendance.schedule import (
     NATIONAL_FIVE_DAY,
@@ -19,6 +18,7 @@ from hub.attendance.schedule import (
     ramadan_override,
     schedule_for,
 )
+from tests.attendance.attendance_builders import MONDAY, OFFICE, at
 
 
 def test_national_week_is_37_and_a_half_hours() -> None:

@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from edgekit import to_toml
-from minihub import HubState, MiniHub
 
 from edge.agent import EdgeAgent
 from edge.buffer import Buffer, BufferStats
@@ -31,6 +29,8 @@ from presensi.mosquitto import MosquittoBroker
 from simulators.zk.fleet import Fleet, SimulatedTerminal
 from simulators.zk.layouts import Record
 from simulators.zk.terminal import Terminal
+from tests.edge.edgekit import to_toml
+from tests.edge.minihub import HubState, MiniHub
 
 EDGE_ID = "edge-test-01"
 ROOT = Path(__file__).resolve().parents[2]

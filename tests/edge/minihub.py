@@ -25,6 +25,8 @@ class HubState:
     seqs: dict[str, set[int]] = field(default_factory=dict)
     statuses: list[EdgeStatus] = field(default_factory=list)
     results: list[CommandResult] = field(default_factory=list)
+    stored_at: dict[str, float] = field(default_factory=dict)  # key -> perf_counter when first stored
+    first_batch_at: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -69,6 +71,7 @@ class MiniHub:
             with self.state.lock:
                 self.state.results.append(CommandResult.model_validate_json(message.payload))
             return
+        received = time.perf_counter()
         batch = PunchBatch.model_validate_json(message.payload)
         assert batch.edge_id == edge_id
         with self.state.lock:
@@ -79,7 +82,10 @@ class MiniHub:
                     dup += 1
                 else:
                     self.state.punches[punch.key] = punch
+                    self.state.stored_at[punch.key] = received
                     new += 1
+            if self.state.first_batch_at is None:
+                self.state.first_batch_at = received
             self.state.batches[batch.batch_id] += 1
             self.state.seqs.setdefault(edge_id, set()).add(batch.seq)
         if self.ack:

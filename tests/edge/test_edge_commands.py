@@ -2,9 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
-from conftest import EdgeEnv, assert_exactly_once, wait_until
-
 from presensi.contract import Command, CommandResult, EdgeTopics, RereadUsers, ResendRange, SyncClock
+from tests.edge.conftest import EdgeEnv, assert_exactly_once, wait_until
 
 HISTORY = datetime(2026, 11, 2, 7, 0, 0)  # Asia/Jakarta: 00:00 UTC
 

@@ -6,8 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
-from edgekit import to_toml
+
+from tests.edge.conftest import ROOT
+from tests.edge.edgekit import to_toml
 
 GOOD_TERMINAL = {"name": "lobby", "host": "127.0.0.1", "port": 4370}
 

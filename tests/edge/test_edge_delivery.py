@@ -16,11 +16,11 @@ from datetime import datetime
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import ROOT, AgentProcess, EdgeEnv, Puncher, assert_exactly_once, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.buffer import Buffer
 from presensi.contract import EdgeStatus, EdgeTopics
+from tests.edge.conftest import ROOT, AgentProcess, EdgeEnv, Puncher, assert_exactly_once, wait_until
 
 HISTORY = datetime(2026, 11, 2, 7, 0, 0)
 LIVE = datetime(2026, 11, 20, 7, 0, 0)

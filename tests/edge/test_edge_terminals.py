@@ -6,10 +6,10 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
-from conftest import EdgeEnv, assert_exactly_once, delivered, wait_until
 
 from presensi.contract import PunchFlag
 from simulators.zk.fleet import SimulatedTerminal
+from tests.edge.conftest import EdgeEnv, assert_exactly_once, delivered, wait_until
 
 HISTORY = datetime(2026, 11, 2, 7, 0, 0)
 TODAY = datetime(2026, 11, 20, 7, 0, 0)

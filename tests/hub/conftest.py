@@ -4,12 +4,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from hub_testkit import FakeEdge, Store, provision
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.store.db import create_engine
 from hub.store.migrate import upgrade
 from presensi.mosquitto import MosquittoBroker
+from tests.hub.hub_testkit import FakeEdge, Store, provision
 
 STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 

@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime
 import httpx
 import pytest
 from fastapi import FastAPI
-from hub_testkit import batch, punch
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.access import Permission, Role, issue_token
@@ -16,6 +15,7 @@ from hub.api.app import PUBLIC_PATHS, create_app
 from hub.ingest.classify import Delivery, classify
 from hub.ingest.commit import Received, commit_received
 from hub.store.db import session_factory
+from tests.hub.hub_testkit import batch, punch
 
 BUDI = "198705122015031002"
 

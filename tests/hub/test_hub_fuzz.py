@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hub_testkit import FakeEdge, Store, WorkerThread, batch, hub_settings, morning_punches, provision
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -17,6 +16,7 @@ from sqlalchemy import func, select
 from hub.store.db import create_engine
 from hub.store.models import DeadLetter
 from presensi.mosquitto import MosquittoBroker
+from tests.hub.hub_testkit import FakeEdge, Store, WorkerThread, batch, hub_settings, morning_punches, provision
 
 GOOD = json.loads(batch("edge-a", 1, morning_punches(2)).model_dump_json())
 

@@ -4,12 +4,21 @@ once whatever the delivery order or repetition, acks only after commit, refusals
 import asyncio
 import json
 
-from hub_testkit import BASE_LOCAL, FakeEdge, Store, batch, hub_settings, morning_punches, punch, running_worker
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.store.models import Batch, DeadLetter, Punch
 from presensi.mosquitto import MosquittoBroker
+from tests.hub.hub_testkit import (
+    BASE_LOCAL,
+    FakeEdge,
+    Store,
+    batch,
+    hub_settings,
+    morning_punches,
+    punch,
+    running_worker,
+)
 
 
 async def stored_keys(engine: AsyncEngine) -> list[str]:

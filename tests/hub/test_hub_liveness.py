@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from hub_testkit import FakeEdge, Store, batch, hub_settings, morning_punches, running_worker
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,6 +16,7 @@ from hub.store.db import session_factory
 from hub.store.models import Edge, TerminalHealth
 from presensi.contract import EdgeHealth, EdgeStatus
 from presensi.mosquitto import MosquittoBroker
+from tests.hub.hub_testkit import FakeEdge, Store, batch, hub_settings, morning_punches, running_worker
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "presensi" / "contract" / "examples"
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)

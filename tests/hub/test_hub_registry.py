@@ -3,7 +3,6 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from hub_testkit import batch, punch
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -16,6 +15,7 @@ from hub.registry.nip import NipError, parse_nip
 from hub.registry.schemas import EmployeeIn, EnrollmentIn, EnrollmentPatch, TerminalIn, UnitIn
 from hub.store.db import session_factory
 from hub.store.models import AuditEntry, Employee
+from tests.hub.hub_testkit import batch, punch
 
 TODAY = date(2026, 11, 23)
 BUDI = "198705122015031002"

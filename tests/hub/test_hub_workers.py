@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import httpx
-from hub_testkit import FakeEdge, Store, batch, eventually, hub_settings, morning_punches, running_worker
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.store.models import Punch
 from presensi.mosquitto import MosquittoBroker
+from tests.hub.hub_testkit import FakeEdge, Store, batch, eventually, hub_settings, morning_punches, running_worker
 
 
 async def punch_count(engine: AsyncEngine) -> int:
