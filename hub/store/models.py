@@ -6,7 +6,8 @@ Whose punch it is is not stored on the punch: it is looked up through ``enrollme
 re-attributes old punches at once and ingest never waits for the registry.
 """
 
-from datetime import date, datetime
+from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -21,9 +22,11 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     SmallInteger,
     String,
     Text,
+    Time,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -246,3 +249,174 @@ class AuditEntry(Base):
     entity_key: Mapped[str] = mapped_column(String(64))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+# --- attendance -----------------------------------------------------------------------------------
+
+
+class ScheduleGroupRow(Base):
+    """A schedule group: the document (``hub.reconcile.documents.ScheduleGroupDoc``) kept as JSON."""
+
+    __tablename__ = "schedule_groups"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ScheduleAssignmentRow(Base):
+    """A group assigned to a unit (``unit_id``) or, as a per-employee exception, to one employee (``nip``)."""
+
+    __tablename__ = "schedule_assignments"
+    __table_args__ = (
+        CheckConstraint("(unit_id IS NULL) <> (nip IS NULL)", name="unit_or_employee"),
+        CheckConstraint("valid_to IS NULL OR valid_from IS NULL OR valid_to >= valid_from", name="validity_ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_code: Mapped[str] = mapped_column(ForeignKey("schedule_groups.code", ondelete="RESTRICT"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    nip: Mapped[str | None] = mapped_column(ForeignKey("employees.nip", ondelete="CASCADE"), index=True)
+    zone: Mapped[str] = mapped_column(String(64))
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class HolidayRow(Base):
+    """A national holiday or cuti bersama date."""
+
+    __tablename__ = "holidays"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class AbsenceRow(Base):
+    """Cuti, sakit, dinas luar, izin, tugas belajar for ``first``..``last`` inclusive, with its approval."""
+
+    __tablename__ = "absences"
+    __table_args__ = (
+        CheckConstraint("last >= first", name="dates_ordered"),
+        Index(None, "nip", "first", "last"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    nip: Mapped[str] = mapped_column(ForeignKey("employees.nip", ondelete="RESTRICT"))
+    kind: Mapped[str] = mapped_column(String(8))
+    first: Mapped[date] = mapped_column(Date)
+    last: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ActivityRow(Base):
+    """A daily activity entry with its review state."""
+
+    __tablename__ = "activities"
+    __table_args__ = (Index(None, "nip", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    nip: Mapped[str] = mapped_column(ForeignKey("employees.nip", ondelete="RESTRICT"))
+    day: Mapped[date] = mapped_column(Date)
+    start: Mapped[time] = mapped_column(Time)
+    end: Mapped[time] = mapped_column(Time)
+    description: Mapped[str] = mapped_column(Text)
+    rhk_ref: Mapped[str] = mapped_column(String(200))
+    norm_minutes: Mapped[int] = mapped_column(Integer)
+    volume: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(24))
+    reviewer_comment: Mapped[str] = mapped_column(Text)
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PolicyRow(Base):
+    """One version of an allowance policy document; ``active`` versions are the ones the hub applies."""
+
+    __tablename__ = "policies"
+    __table_args__ = (Index(None, "policy_id", "version", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    policy_id: Mapped[str] = mapped_column(String(64))
+    organisation: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    effective_from: Mapped[date] = mapped_column(Date)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean)
+    uploaded_by: Mapped[str] = mapped_column(String(100))
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AttendanceDayRow(Base):
+    """The computed attendance day; ``version`` grows each time a recompute changes ``result``."""
+
+    __tablename__ = "attendance_days"
+    __table_args__ = (Index(None, "day"),)
+
+    nip: Mapped[str] = mapped_column(ForeignKey("employees.nip", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    check_in: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
+    check_out: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
+    minutes_late: Mapped[int] = mapped_column(Integer)
+    minutes_early: Mapped[int] = mapped_column(Integer)
+    codes: Mapped[str | None] = mapped_column(String(64))
+    deduction_percent: Mapped[Decimal] = mapped_column(Numeric(9, 4))
+    policy_id: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[int] = mapped_column(Integer)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer)
+    inputs_hash: Mapped[str] = mapped_column(String(64))
+    computed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CorrectionRow(Base):
+    """An operator's correction beside the raw data (raw punches are never edited)."""
+
+    __tablename__ = "corrections"
+    __table_args__ = (
+        CheckConstraint("length(reason) > 0", name="reason_required"),
+        Index(None, "nip", "day"),
+        Index(None, "terminal_sn", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    nip: Mapped[str | None] = mapped_column(ForeignKey("employees.nip", ondelete="RESTRICT"))
+    terminal_sn: Mapped[str | None] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class RecomputeTerminalDay(Base):
+    """Ingest marks (terminal, local date) here; ``recompute --pending`` resolves it to employees later."""
+
+    __tablename__ = "recompute_terminal_days"
+
+    terminal_sn: Mapped[str] = mapped_column(String(64), primary_key=True)
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    marked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RecomputeQueue(Base):
+    """An (employee, date) whose attendance day must be recomputed."""
+
+    __tablename__ = "recompute_queue"
+
+    nip: Mapped[str] = mapped_column(String(18), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    marked_at: Mapped[datetime] = mapped_column(UtcDateTime)
