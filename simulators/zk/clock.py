@@ -77,8 +77,12 @@ class TerminalClock:
 
     def now(self) -> datetime:
         """Local wall time the terminal shows, to the second as a real one keeps it."""
-        shown = self._true_local() + timedelta(seconds=self.offset_seconds)
-        return shown.replace(microsecond=0)
+        return self.at(self.world.now())
+
+    def at(self, instant: datetime) -> datetime:
+        """What the terminal's clock shows (showed) at world ``instant`` with its current offset."""
+        true_local = instant.astimezone(self.zone).replace(tzinfo=None)
+        return (true_local + timedelta(seconds=self.offset_seconds)).replace(microsecond=0)
 
     def set(self, local: datetime) -> None:
         """What CMD_SET_TIME does: the terminal now shows ``local``; drift starts again from here."""

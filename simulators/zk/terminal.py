@@ -196,8 +196,8 @@ class Terminal:
     ) -> Record | None:
         """Someone verifies at the terminal. Returns the record, or None if none was written.
 
-        ``at`` overrides the terminal clock (for prefilling history); normally the record carries
-        whatever the terminal's clock shows, right or wrong, as a real one does.
+        The record carries what the terminal's clock shows, right or wrong, as a real one does;
+        ``at`` gives that reading for a planned instant (the workforce) or for history.
         """
         with self._lock:
             user = self.user_by_pin(pin)

@@ -152,7 +152,9 @@ class Workforce:
                 continue
             employee = self.employees[index]
             terminal = employee.terminals[counter % len(employee.terminals)]
-            record = terminal.punch(employee.pin, status, verify=1 if counter % 7 else 15)
+            # Stamped at the planned instant, not at the tick that noticed it: the same seed gives the same
+            # records however loaded the machine is.
+            record = terminal.punch(employee.pin, status, verify=1 if counter % 7 else 15, at=terminal.clock.at(utc))
             if record is None:
                 self.stats.not_recorded += 1
             else:
