@@ -202,3 +202,59 @@ async def _with_session(settings: "HubSettings", work: Any) -> int:
         return 1
     finally:
         await engine.dispose()
+
+
+@app.command("recompute")
+def recompute(
+    from_: Annotated[str | None, typer.Option("--from", help="First date, YYYY-MM-DD")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Last date, YYYY-MM-DD (inclusive)")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="Only this unit and the units below it")] = None,
+    pending: Annotated[bool, typer.Option("--pending", help="Process the days marked for recompute")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Recompute attendance days for a date range (and unit), or the pending marks, with a progress bar."""
+    from datetime import date
+
+    if pending == bool(from_ or to):
+        typer.echo("give either --pending or both --from and --to", err=True)
+        raise typer.Exit(2)
+    try:
+        first = date.fromisoformat(from_) if from_ else None
+        last = date.fromisoformat(to) if to else None
+    except ValueError as exc:
+        typer.echo(f"bad date: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not pending and (first is None or last is None or last < first):
+        typer.echo("--from and --to are both needed, --to not before --from", err=True)
+        raise typer.Exit(2)
+    settings = _settings(config)
+
+    async def main(db: Any) -> int:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from hub.reconcile.queue import process_pending
+        from hub.reconcile.service import recompute_range
+
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+        ) as progress:
+            task = progress.add_task("employees", total=None)
+
+            def step(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            if pending:
+                stats = await process_pending(db, progress=step)
+            else:
+                assert first is not None
+                assert last is not None
+                stats = await recompute_range(db, first, last, unit_code=unit, progress=step)
+        rate = stats.days / stats.seconds if stats.seconds else 0.0
+        typer.echo(
+            f"{stats.employees} employees, {stats.days} days ({stats.inserted} new, {stats.changed} changed, "
+            f"{stats.unchanged} unchanged, {stats.skipped} without schedule or policy), {stats.punches} punches "
+            f"in {stats.seconds:.2f} s ({rate:.0f} days/s)"
+        )
+        return 0
+
+    _run(_with_session(settings, main))

@@ -7,7 +7,22 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.api import errors
-from hub.api.routes import access, dead_letters, employees, enrollments, liveness, punches, terminals, units
+from hub.api.routes import (
+    absences,
+    access,
+    activities,
+    attendance,
+    calendars,
+    corrections,
+    dead_letters,
+    employees,
+    enrollments,
+    liveness,
+    policies,
+    punches,
+    terminals,
+    units,
+)
 from hub.store.db import session_factory
 
 API_PREFIX = "/api/v1"
@@ -24,7 +39,9 @@ def create_app(engine: AsyncEngine) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     errors.install(app)
-    for module in (units, employees, terminals, enrollments, punches, liveness, dead_letters, access):
+    modules = (units, employees, terminals, enrollments, punches, liveness, dead_letters, access)
+    attendance_modules = (attendance, absences, activities, corrections, policies, calendars)
+    for module in (*modules, *attendance_modules):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get("/healthz", tags=["health"])

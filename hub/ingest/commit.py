@@ -25,6 +25,7 @@ from hub.ingest.classify import (
     refuse,
 )
 from hub.ingest.fast_insert import BatchRow, PunchRow, insert_or_ignore, record_batches
+from hub.reconcile.marks import mark_terminal_days
 from presensi.contract import BatchAck, EdgeTopics, RejectedPunch
 
 log = logging.getLogger(__name__)
@@ -165,8 +166,15 @@ async def _store_punches(connection: AsyncConnection, deliveries: Sequence[Punch
             owner[p.key] = index
             rows.append(PunchRow(p, d.edge_id, d.batch_id, d.received_at))
     stored: dict[int, int] = {}
-    for key in await insert_or_ignore(connection, rows):
+    new_keys = await insert_or_ignore(connection, rows)
+    for key in new_keys:
         stored[owner[key]] = stored.get(owner[key], 0) + 1
+    if new_keys:
+        # Attendance days to recompute: (terminal, local date) only; employees are resolved later.
+        fresh = set(new_keys)
+        await mark_terminal_days(
+            connection, {(r.punch.terminal_sn, r.punch.local_time.date()) for r in rows if r.punch.key in fresh}
+        )
     return stored
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from hub.reconcile.marks import mark_employee
 from hub.registry import audit
 from hub.registry.errors import Conflict, NotFound, RegistryError
 from hub.registry.schemas import (
@@ -336,6 +337,7 @@ async def create_enrollment(
     await session.flush()
     after = EnrollmentOut.model_validate(enrollment)
     audit.record(session, actor=actor, action="create", entity="enrollment", key=str(enrollment.id), after=after)
+    mark_employee(session, data.nip, data.valid_from, data.valid_to, "enrollment")
     if commit_now:
         await commit(session)
     return after
@@ -357,6 +359,7 @@ async def update_enrollment(
     audit.record(
         session, actor=actor, action="update", entity="enrollment", key=str(enrollment_id), before=before, after=after
     )
+    mark_employee(session, before.nip, min(before.valid_from, data.valid_from), None, "enrollment")
     await commit(session)
     return after
 
@@ -365,6 +368,7 @@ async def delete_enrollment(session: AsyncSession, enrollment_id: int, actor: st
     before = await get_enrollment(session, enrollment_id)
     await session.delete(await session.get(Enrollment, enrollment_id))
     audit.record(session, actor=actor, action="delete", entity="enrollment", key=str(enrollment_id), before=before)
+    mark_employee(session, before.nip, before.valid_from, before.valid_to, "enrollment")
     await commit(session)
 
 

@@ -412,11 +412,13 @@ class RecomputeTerminalDay(Base):
 
 
 class RecomputeQueue(Base):
-    """An (employee, date) whose attendance day must be recomputed."""
+    """An employee's days ``first``..``last`` to recompute; ``recompute --pending`` merges and deletes them."""
 
     __tablename__ = "recompute_queue"
 
-    nip: Mapped[str] = mapped_column(String(18), primary_key=True)
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    nip: Mapped[str] = mapped_column(String(18))
+    first: Mapped[date] = mapped_column(Date)
+    last: Mapped[date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(String(32))
     marked_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -46,11 +46,13 @@ def upgrade() -> None:
 
     op.create_table(
         "recompute_queue",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("nip", sa.String(length=18), nullable=False),
-        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("first", sa.Date(), nullable=False),
+        sa.Column("last", sa.Date(), nullable=False),
         sa.Column("reason", sa.String(length=32), nullable=False),
         sa.Column("marked_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("nip", "day", name=op.f("pk_recompute_queue")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_recompute_queue")),
     )
     op.create_table(
         "recompute_terminal_days",

@@ -1,0 +1,59 @@
+"""Allowance policy documents: validate, upload (YAML or TOML), activate, list. Refusals list each bad field's
+path in ``details`` (``[{path, message}]``)."""
+
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request
+
+from hub.api.deps import Administrator, Db, Reader
+from hub.api.routes.employees import csv_text
+from hub.reconcile import records
+from hub.reconcile.records import PolicyDocumentOut, PolicyOut
+
+router = APIRouter(prefix="/policies", tags=["policies"])
+POLICY_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/yaml": {"schema": {"type": "string"}},
+            "application/toml": {"schema": {"type": "string"}},
+        },
+    }
+}
+Format = Query(default="yaml", description="the document's format")
+
+
+@router.get("")
+async def list_policies(db: Db, _caller: Reader) -> list[PolicyOut]:
+    return await records.list_policies(db)
+
+
+@router.get("/{policy_row_id}")
+async def get_policy(policy_row_id: int, db: Db, _caller: Reader) -> PolicyDocumentOut:
+    return await records.get_policy(db, policy_row_id)
+
+
+@router.post("/validate", openapi_extra=POLICY_BODY)
+async def validate_policy(
+    request: Request, _caller: Administrator, fmt: Literal["yaml", "toml"] = Query(default="yaml", alias="format")
+) -> dict[str, object]:
+    """Check a document without storing it: 200 with its id and version, or 422 listing every problem."""
+    policy = records.check_policy(await csv_text(request), fmt)
+    return {"valid": True, "id": policy.id, "version": policy.version, "effective_from": policy.effective_from}
+
+
+@router.post("", status_code=201, openapi_extra=POLICY_BODY)
+async def upload_policy(
+    request: Request,
+    db: Db,
+    caller: Administrator,
+    fmt: Literal["yaml", "toml"] = Query(default="yaml", alias="format"),
+    activate: bool = Query(default=False, description="make this version active at once"),
+) -> PolicyOut:
+    """Store a new version (refused with the path of each bad field); versions are never overwritten."""
+    return await records.upload_policy(db, await csv_text(request), fmt, caller.actor, activate=activate)
+
+
+@router.post("/{policy_row_id}/activate")
+async def activate_policy(policy_row_id: int, db: Db, caller: Administrator) -> PolicyOut:
+    return await records.activate_policy(db, policy_row_id, caller.actor)

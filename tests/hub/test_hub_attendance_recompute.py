@@ -1,0 +1,119 @@
+"""Recompute from the store: TL/PSW codes for a hand-worked week, late punches marking days dirty, versions."""
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.reconcile.queue import pending_count, process_pending
+from hub.reconcile.service import recap_for, recompute_range
+from hub.store.db import session_factory
+from hub.store.models import AttendanceDayRow, RecomputeTerminalDay
+from tests.hub.attendance_kit import BUDI, SITI, deliver, seeded
+
+MON, TUE, WED, THU, FRI, SAT, SUN = (date(2026, 11, d) for d in range(2, 9))
+
+# Budi's week of 2-8 November 2026 on the national five-day week (Mon-Thu 07:30-16:00, Fri 07:30-16:30) under
+# the tlpsw-standard preset (TL/PSW 0.5 / 1 / 1.25 / 1.5 %, TK 5 %, daily cap 5 %):
+#   Mon 07:25 - 16:05  on time both ways                              -> present, no code, 0 %
+#   Tue 07:45:30 - 16:00  07:45:30 - 07:30 = 15 whole minutes late    -> TL1 (1-30), 0.5 %
+#   Wed 08:40 - 15:20  70 min late (TL3, 61-90: 1.25 %); 40 min early (PSW2, 31-60: 1 %) -> TL3+PSW2, 2.25 %
+#   Thu no punch on a working day                                     -> TK, 5 %
+#   Fri 07:30 - 16:00  Friday ends 16:30: 30 min early                -> PSW1 (1-30), 0.5 %
+#   Sat, Sun                                                          -> off
+# A 07:28 double press on Monday (2 minutes after 07:25... kept within 5 minutes) is one press repeated.
+WEEK = [
+    (BUDI, datetime(2026, 11, 2, 7, 25)),
+    (BUDI, datetime(2026, 11, 2, 7, 28)),
+    (BUDI, datetime(2026, 11, 2, 16, 5)),
+    (BUDI, datetime(2026, 11, 3, 7, 45, 30)),
+    (BUDI, datetime(2026, 11, 3, 16, 0)),
+    (BUDI, datetime(2026, 11, 4, 8, 40)),
+    (BUDI, datetime(2026, 11, 4, 15, 20)),
+    (BUDI, datetime(2026, 11, 6, 7, 30)),
+    (BUDI, datetime(2026, 11, 6, 16, 0)),
+]
+EXPECTED = {
+    MON: ("present", None, Decimal("0")),
+    TUE: ("present", "TL1", Decimal("0.5")),
+    WED: ("present", "TL3+PSW2", Decimal("2.25")),
+    THU: ("tk", "TK", Decimal("5")),
+    FRI: ("present", "PSW1", Decimal("0.5")),
+    SAT: ("off", None, Decimal("0")),
+    SUN: ("off", None, Decimal("0")),
+}
+
+
+async def _days(engine: AsyncEngine, nip: str) -> dict[date, AttendanceDayRow]:
+    async with session_factory(engine)() as db:
+        rows = (await db.execute(select(AttendanceDayRow).where(AttendanceDayRow.nip == nip))).scalars().all()
+    return {r.day: r for r in rows}
+
+
+async def test_recompute_gives_the_hand_worked_codes(engine: AsyncEngine) -> None:
+    await seeded(engine)
+    await deliver(engine, WEEK)
+    async with session_factory(engine)() as db:
+        stats = await recompute_range(db, MON, SUN)
+    assert stats.employees == 2
+    assert stats.days == 14
+    assert stats.inserted == 14
+    days = await _days(engine, BUDI)
+    assert {d: (r.status, r.codes, r.deduction_percent) for d, r in days.items()} == EXPECTED
+    assert days[TUE].minutes_late == 15
+    assert days[WED].minutes_late == 70
+    assert days[WED].minutes_early == 40
+    assert days[MON].check_in == datetime(2026, 11, 2, 7, 25)
+    assert days[MON].check_out == datetime(2026, 11, 2, 16, 5)
+    assert all(r.version == 1 for r in days.values())
+    # Siti's unit has no assignment of its own: it inherits BKPSDM's group; no punch all week -> 5 TK days.
+    siti = await _days(engine, SITI)
+    assert [siti[d].codes for d in (MON, TUE, WED, THU, FRI)] == ["TK"] * 5
+
+    async with session_factory(engine)() as db:
+        again = await recompute_range(db, MON, SUN, unit_code="BKPSDM.UMUM")
+    assert (again.employees, again.unchanged, again.changed) == (1, 7, 0)
+    assert all(r.version == 1 for r in (await _days(engine, SITI)).values())
+
+
+async def test_a_late_punch_marks_the_day_and_pending_recompute_bumps_the_version(engine: AsyncEngine) -> None:
+    await seeded(engine)
+    await deliver(engine, WEEK)
+    async with session_factory(engine)() as db:
+        await process_pending(db)  # the week's marks: computes Budi's punched days
+        assert await pending_count(db) == (0, 0)
+        await recompute_range(db, MON, SUN)
+    assert (await _days(engine, BUDI))[THU].status == "tk"
+
+    # Thursday's punches arrive days late (an edge offline): ingest marks (T1, Thu) only.
+    await deliver(engine, [(BUDI, datetime(2026, 11, 5, 7, 20)), (BUDI, datetime(2026, 11, 5, 16, 10))])
+    async with session_factory(engine)() as db:
+        marked = (await db.execute(select(RecomputeTerminalDay.local_date))).scalars().all()
+        assert marked == [THU]
+        stats = await process_pending(db)
+        assert await pending_count(db) == (0, 0)
+        assert (await db.execute(select(func.count()).select_from(RecomputeTerminalDay))).scalar_one() == 0
+    # Both employees enrolled on T1 are recomputed for Wed-Fri; only Budi's Thursday changed.
+    assert stats.employees == 2
+    assert stats.changed == 1
+    days = await _days(engine, BUDI)
+    assert (days[THU].status, days[THU].codes, days[THU].version) == ("present", None, 2)
+    assert days[WED].version == 1
+
+
+async def test_monthly_recap_on_the_fly(engine: AsyncEngine) -> None:
+    await seeded(engine)
+    await deliver(engine, WEEK)
+    async with session_factory(engine)() as db:
+        recap = await recap_for(db, BUDI, 2026, 11)
+    assert recap is not None
+    # November 2026 has 21 working days (Mon-Fri, no national holiday loaded); Budi punched on 4 of them, so
+    # 17 are TK: 17 x 5 % = 85 %, plus 0.5 + 2.25 + 0.5 = 3.25 % -> 88.25 %; ten TK days in a row (16-27 Nov
+    # and more) make the month 100 %.
+    assert recap.working_days == 21
+    assert recap.present_days == 4
+    assert recap.tk_days == 17
+    assert recap.tier_counts["TL1"] == 1
+    assert recap.tier_counts["PSW1"] == 1
+    assert recap.deduction_percent == Decimal(100)
