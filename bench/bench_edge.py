@@ -161,15 +161,18 @@ def backlog(records: int = 100_000) -> str:
         started = time.perf_counter()
         _wait(lambda: hub.count() >= records, 600, "the backlog at the hub")
         elapsed = time.perf_counter() - started
+        assert hub.first_batch is not None
+        draining = time.perf_counter() - hub.first_batch
         agent_cpu = psutil.Process(proc.pid).cpu_times()
         _stop(proc)
         hub.hub.stop()
         return (
             f"- **(a) backlog drain**: {records:,} punches pending in the buffer (read while the broker was "
-            f"down), then the broker comes up with the hub: all stored and acked in **{elapsed:.1f} s = "
-            f"{records / elapsed:,.0f} punches/s** (from broker start, including the agent's reconnect backoff). "
-            f"Agent CPU over its whole life {agent_cpu.user + agent_cpu.system:.1f} s. MiniHub validates every "
-            f"batch with the contract models in the benchmark process, on the same two cores."
+            f"down), then the broker comes up with the hub. From the first batch at the hub to the last punch "
+            f"stored and acked: **{draining:.1f} s = {records / draining:,.0f} punches/s**; from broker start "
+            f"(adds the agent's jittered reconnect backoff after the outage): {elapsed:.1f} s. Agent CPU over its "
+            f"whole life {agent_cpu.user + agent_cpu.system:.1f} s. MiniHub validates every batch with the "
+            f"contract models in the benchmark process, on the same two cores. Target >= 20,000 punches/s."
         )
 
 
@@ -315,7 +318,8 @@ def run() -> str:
         "second, and every full-log read materialised as objects. Batches are now encoded straight from buffered "
         "rows (a test holds them to the contract models), acks are applied one transaction per pass, pending "
         "checks are bounded, the status file follows the heartbeat, and logs are decoded lazily and stored in "
-        "chunks. What remains in the drain is SQLite: a 500-row fetch and one fsynced commit per batch.",
+        "chunks, one terminal at a time (the network reads stay concurrent). What remains in the drain is "
+        "SQLite: a 500-row fetch and one fsynced commit per batch.",
     ]
     return "\n".join(parts)
 

@@ -32,7 +32,10 @@ from presensi.contract import PunchFlag, TerminalHealth
 log = logging.getLogger(__name__)
 POWER_LOSS_BEFORE = datetime(2001, 1, 1)
 LIVE_TICK_SECONDS = 1.0
-STORE_CHUNK = 5000
+STORE_CHUNK = 1000
+# Decoding and storing a whole log is local CPU work; one terminal at a time keeps the peak memory of
+# a start-up with many full logs low on a Pi. Network reads stay concurrent: a slow terminal holds no lock.
+_DECODE_ONE_AT_A_TIME = threading.Lock()
 
 Job = Callable[[TerminalDriver], str]
 
@@ -266,7 +269,8 @@ class TerminalPoller(threading.Thread):
         if reason:
             log.info("terminal %s: re-reading all %d records: %s", self.settings.name, count, reason)
         # In chunks, so a first read of a 100k-record log never holds 100k punch objects at once.
-        stored = sum(self.store(chunk, drifting) for chunk in chunked(attendance.punches(start), STORE_CHUNK))
+        with _DECODE_ONE_AT_A_TIME:
+            stored = sum(self.store(chunk, drifting) for chunk in chunked(attendance.punches(start), STORE_CHUNK))
         cursor = Cursor(serial, count, first.key if first else None, last.key if last else None)
         self.buffer.set_cursor(self.settings.name, cursor, self.now())
         return stored
