@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import Enum
@@ -95,10 +94,23 @@ class ScheduleGroupDoc(_Doc):
         )
 
 
+_PLAIN = frozenset({str, int, float, bool})
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def jsonable(value: Any) -> Any:
     """Dataclasses, tuples, decimals, dates and enums as plain JSON values (decimals as strings)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if value is None or type(value) in _PLAIN:
+        return value
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    names = _FIELDS.get(type(value))
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELDS[type(value)] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        return {name: jsonable(getattr(value, name)) for name in names}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, (list, tuple)):
@@ -121,4 +133,5 @@ def day_result(day: AttendanceDay) -> dict[str, Any]:
 
 
 def digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(jsonable(value), sort_keys=True, default=str).encode()).hexdigest()
+    """A fingerprint of engine inputs: their ``repr`` (frozen dataclasses, decimals and dates print stably)."""
+    return hashlib.sha256(repr(value).encode()).hexdigest()

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from hub.store.models import RecomputeQueue
 
+HORIZON_DAYS = 62
 TERMINAL_DAY_COLUMNS = ("terminal_sn", "local_date", "marked_at")
 
 
@@ -42,9 +43,12 @@ async def mark_terminal_days(connection: AsyncConnection, pairs: Iterable[tuple[
 
 
 def mark_employee(session: AsyncSession, nip: str, first: date, last: date | None, reason: str) -> None:
-    """Queue ``nip``'s days ``first``..``last`` (None: until today) in the caller's transaction."""
+    """Queue ``nip``'s days ``first``..``last`` (None: until today) in the caller's transaction. A range longer
+    than ``HORIZON_DAYS`` (an enrollment valid since 2020, say) is cut to its last ``HORIZON_DAYS``: older months
+    are closed; recompute them on purpose with ``presensi hub recompute --from --to``."""
     today = datetime.now(UTC).date() + timedelta(days=1)
     end = min(last or today, today)
+    first = max(first, end - timedelta(days=HORIZON_DAYS))
     if end < first:
         return
     session.add(RecomputeQueue(nip=nip, first=first, last=end, reason=reason, marked_at=datetime.now(UTC)))
