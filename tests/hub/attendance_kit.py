@@ -13,6 +13,7 @@ from hub.reconcile.documents import ScheduleGroupDoc
 from hub.registry import service
 from hub.registry.schemas import EmployeeIn, EnrollmentIn, TerminalIn, UnitIn
 from hub.store.db import session_factory
+from presensi.contract import PunchRecord
 from tests.hub.hub_testkit import batch, punch
 
 BUDI = "198705122015031002"
@@ -52,8 +53,11 @@ _seq = iter(range(1, 1_000_000))
 
 async def deliver(engine: AsyncEngine, punches: list[tuple[str, datetime]]) -> None:
     """Punches (nip, local time) on T1, through the ingest commit path (which marks the terminal days)."""
-    records_ = [punch("T1", PINS[nip], at) for nip, at in punches]
-    payload = batch("edge-a", next(_seq), records_).model_dump_json().encode()
+    await deliver_records(engine, [punch("T1", PINS[nip], at) for nip, at in punches])
+
+
+async def deliver_records(engine: AsyncEngine, punches: list[PunchRecord]) -> None:
+    payload = batch("edge-a", next(_seq), punches).model_dump_json().encode()
     delivery = Delivery("presensi/v1/edge/edge-a/punches", payload, 1, 1, False, datetime.now(UTC))
     await commit_received(engine, [Received(delivery, classify(delivery))], "test")
 

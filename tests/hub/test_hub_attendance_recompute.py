@@ -6,11 +6,14 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.reconcile.corrections import WrongPinMapping, create_correction
 from hub.reconcile.queue import pending_count, process_pending
 from hub.reconcile.service import recap_for, recompute_range
 from hub.store.db import session_factory
 from hub.store.models import AttendanceDayRow, RecomputeTerminalDay
-from tests.hub.attendance_kit import BUDI, SITI, deliver, seeded
+from presensi.contract import PunchFlag
+from tests.hub.attendance_kit import BUDI, PINS, SITI, deliver, deliver_records, seeded
+from tests.hub.hub_testkit import punch
 
 MON, TUE, WED, THU, FRI, SAT, SUN = (date(2026, 11, d) for d in range(2, 9))
 
@@ -117,3 +120,45 @@ async def test_monthly_recap_on_the_fly(engine: AsyncEngine) -> None:
     assert recap.tier_counts["TL1"] == 1
     assert recap.tier_counts["PSW1"] == 1
     assert recap.deduction_percent == Decimal(100)
+
+
+async def test_flagged_punches_are_exceptions_and_unmatched_ones_never_reach_a_day(engine: AsyncEngine) -> None:
+    await seeded(engine)
+    flagged = punch("T1", PINS[BUDI], datetime(2026, 11, 2, 7, 20)).model_copy(
+        update={"flags": (PunchFlag.CLOCK_RESET,)}
+    )
+    stranger = punch("T1", "999", datetime(2026, 11, 2, 7, 21))  # no enrollment for PIN 999
+    await deliver_records(engine, [flagged, stranger, punch("T1", PINS[BUDI], datetime(2026, 11, 2, 16, 2))])
+    async with session_factory(engine)() as db:
+        await recompute_range(db, MON, MON)
+    day = (await _days(engine, BUDI))[MON]
+    # The 07:20 check-in is flagged: not used, so the day has only a check-out -> missing check-in -> TL4.
+    assert (day.status, day.codes, day.check_in) == ("present", "TL4", None)
+    exceptions = day.result["exceptions"]
+    assert [(e["punch"]["local_time"], e["reason"]) for e in exceptions] == [("2026-11-02T07:20:00", "flagged")]
+    assert exceptions[0]["punch"]["flags"] == ["clock_reset"]
+
+
+async def test_a_wrong_pin_mapping_moves_the_punches_to_the_right_employee(engine: AsyncEngine) -> None:
+    await seeded(engine)
+    # Siti punched on Budi's PIN on Monday (the PINs were swapped at enrollment).
+    await deliver(engine, [(BUDI, datetime(2026, 11, 2, 7, 40)), (BUDI, datetime(2026, 11, 2, 16, 0))])
+    async with session_factory(engine)() as db:
+        await recompute_range(db, MON, MON)
+        correction = WrongPinMapping(
+            kind="wrong_pin_mapping",
+            terminal_sn="T1",
+            pin=PINS[BUDI],
+            nip=SITI,
+            first=MON,
+            last=MON,
+            reason="PIN tertukar saat pendaftaran",
+        )
+        out = await create_correction(db, correction, "token:operator")
+    assert out.before == {
+        f"{BUDI}/2026-11-02": out.before[f"{BUDI}/2026-11-02"],
+        f"{SITI}/2026-11-02": out.before[f"{SITI}/2026-11-02"],
+    }
+    budi, siti = (await _days(engine, BUDI))[MON], (await _days(engine, SITI))[MON]
+    # 07:40 is 10 minutes late -> TL1, now Siti's; Budi has no punch left -> TK. Both are version 2.
+    assert (siti.codes, siti.version, budi.codes, budi.version) == ("TL1", 2, "TK", 2)
