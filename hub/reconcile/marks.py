@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from hub.store.models import RecomputeQueue
+from hub.store.models import Employee, RecomputeQueue
 
 HORIZON_DAYS = 62
 TERMINAL_DAY_COLUMNS = ("terminal_sn", "local_date", "marked_at")
@@ -40,6 +41,20 @@ async def mark_terminal_days(connection: AsyncConnection, pairs: Iterable[tuple[
             "ON CONFLICT (terminal_sn, local_date) DO UPDATE SET marked_at = excluded.marked_at",
             tuple(params),
         )
+
+
+async def mark_everyone(session: AsyncSession, first: date, reason: str) -> int:
+    """Queue every employee's days from ``first`` (cut to the last ``HORIZON_DAYS``) until today: one bulk insert."""
+    end = datetime.now(UTC).date() + timedelta(days=1)
+    start = max(first, end - timedelta(days=HORIZON_DAYS))
+    if end < start:
+        return 0
+    now = datetime.now(UTC)
+    nips = (await session.execute(select(Employee.nip))).scalars().all()
+    rows = [{"nip": nip, "first": start, "last": end, "reason": reason, "marked_at": now} for nip in nips]
+    for chunk in range(0, len(rows), 5000):
+        await session.execute(insert(RecomputeQueue), rows[chunk : chunk + 5000])
+    return len(rows)
 
 
 def mark_employee(session: AsyncSession, nip: str, first: date, last: date | None, reason: str) -> None:

@@ -15,7 +15,7 @@ from hub.attendance.activity import ActivityStatus, ReviewAction, ReviewError, r
 from hub.attendance.calendar import Holiday, bundled_calendar, parse_holidays_csv
 from hub.attendance.policy import Policy, PolicyError, load_policy
 from hub.reconcile.documents import ScheduleGroupDoc
-from hub.reconcile.marks import mark_employee
+from hub.reconcile.marks import mark_employee, mark_everyone
 from hub.reconcile.service import activity_of
 from hub.registry import audit
 from hub.registry.errors import Conflict, NotFound, RegistryError
@@ -105,6 +105,8 @@ async def put_schedule_group(session: AsyncSession, doc: ScheduleGroupDoc, actor
         before=before,
         after=doc,
     )
+    if before is not None and before != doc:
+        await mark_everyone(session, date.min, "schedule")
     await commit(session)
     return doc
 
@@ -138,8 +140,10 @@ async def assign_schedule(session: AsyncSession, data: AssignmentIn, actor: str)
     await session.flush()
     out = AssignmentOut.model_validate(row)
     audit.record(session, actor=actor, action="create", entity="schedule_assignment", key=str(row.id), after=out)
-    if data.nip is not None and data.valid_from is not None:
-        mark_employee(session, data.nip, data.valid_from, data.valid_to, "schedule")
+    if data.nip is not None:
+        mark_employee(session, data.nip, data.valid_from or date.min, data.valid_to, "schedule")
+    else:
+        await mark_everyone(session, data.valid_from or date.min, "schedule")
     await commit(session)
     return out
 
@@ -479,6 +483,7 @@ async def _activate(session: AsyncSession, row: PolicyRow, actor: str) -> None:
     await session.execute(update(PolicyRow).where(PolicyRow.policy_id != row.policy_id).values(active=False))
     row.active = True
     await session.flush()
+    await mark_everyone(session, row.effective_from, "policy")
     audit.record(
         session,
         actor=actor,

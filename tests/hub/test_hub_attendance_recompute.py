@@ -3,16 +3,18 @@
 from datetime import date, datetime
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.reconcile import records
 from hub.reconcile.corrections import WrongPinMapping, create_correction
 from hub.reconcile.queue import pending_count, process_pending
-from hub.reconcile.service import recap_for, recompute_range
+from hub.reconcile.service import NoPolicy, recap_for, recompute_range
 from hub.store.db import session_factory
-from hub.store.models import AttendanceDayRow, RecomputeTerminalDay
+from hub.store.models import AttendanceDayRow, RecomputeQueue, RecomputeTerminalDay
 from presensi.contract import PunchFlag
-from tests.hub.attendance_kit import BUDI, PINS, SITI, deliver, deliver_records, seeded
+from tests.hub.attendance_kit import BUDI, PINS, SITI, deliver, deliver_records, preset_text, seeded
 from tests.hub.hub_testkit import punch
 
 MON, TUE, WED, THU, FRI, SAT, SUN = (date(2026, 11, d) for d in range(2, 9))
@@ -162,3 +164,19 @@ async def test_a_wrong_pin_mapping_moves_the_punches_to_the_right_employee(engin
     budi, siti = (await _days(engine, BUDI))[MON], (await _days(engine, SITI))[MON]
     # 07:40 is 10 minutes late -> TL1, now Siti's; Budi has no punch left -> TK. Both are version 2.
     assert (siti.codes, siti.version, budi.codes, budi.version) == ("TL1", 2, "TK", 2)
+
+
+async def test_activating_a_policy_or_changing_schedules_marks_everyone(engine: AsyncEngine) -> None:
+    await seeded(engine, policy=False)
+    async with session_factory(engine)() as db:
+        with pytest.raises(NoPolicy):
+            await process_pending(db)  # the enrollment marks stay queued until a policy is active
+    async with session_factory(engine)() as db:
+        before = (await db.execute(select(RecomputeQueue.reason))).scalars().all()
+        await records.upload_policy(db, preset_text(), "yaml", "test", activate=True)
+        after = (await db.execute(select(RecomputeQueue.nip).where(RecomputeQueue.reason == "policy"))).scalars()
+        assert sorted(after.all()) == sorted([BUDI, SITI])
+        assert "policy" not in before
+        stats = await process_pending(db)
+        assert stats.employees == 2
+        assert await pending_count(db) == (0, 0)
