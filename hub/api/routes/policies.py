@@ -6,7 +6,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request
 
 from hub.api.deps import Administrator, Db, Reader
-from hub.api.routes.employees import csv_text
+from hub.api.errors import ApiError
 from hub.reconcile import records
 from hub.reconcile.records import PolicyDocumentOut, PolicyOut
 
@@ -20,7 +20,17 @@ POLICY_BODY = {
         },
     }
 }
-Format = Query(default="yaml", description="the document's format")
+MAX_POLICY_BYTES = 1 * 2**20
+
+
+async def document_text(request: Request) -> str:
+    body = await request.body()
+    if len(body) > MAX_POLICY_BYTES:
+        raise ApiError(413, f"a policy document is at most {MAX_POLICY_BYTES} bytes")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "the policy document is not UTF-8 text") from None
 
 
 @router.get("")
@@ -38,7 +48,7 @@ async def validate_policy(
     request: Request, _caller: Administrator, fmt: Literal["yaml", "toml"] = Query(default="yaml", alias="format")
 ) -> dict[str, object]:
     """Check a document without storing it: 200 with its id and version, or 422 listing every problem."""
-    policy = records.check_policy(await csv_text(request), fmt)
+    policy = records.check_policy(await document_text(request), fmt)
     return {"valid": True, "id": policy.id, "version": policy.version, "effective_from": policy.effective_from}
 
 
@@ -51,7 +61,7 @@ async def upload_policy(
     activate: bool = Query(default=False, description="make this version active at once"),
 ) -> PolicyOut:
     """Store a new version (refused with the path of each bad field); versions are never overwritten."""
-    return await records.upload_policy(db, await csv_text(request), fmt, caller.actor, activate=activate)
+    return await records.upload_policy(db, await document_text(request), fmt, caller.actor, activate=activate)
 
 
 @router.post("/{policy_row_id}/activate")
