@@ -131,7 +131,7 @@ def drain(records: int = 100_000) -> str:
         deliveries = sum(hub.hub.state.deliveries.values())
         return (
             f"- **(a) drain**: {records:,} punches in one terminal's log, agent started with an empty buffer "
-            f"(default publisher settings: batches of 500, 20 in flight, QoS 1, MiniHub acking each batch). "
+            f"(default publisher settings: batches of 1,000, 20 in flight, QoS 1, MiniHub acking each batch). "
             f"From agent start to the last punch stored and acked at the hub: **{total:.1f} s = "
             f"{records / total:,.0f} punches/s** (includes interpreter start, the full-log read and the buffer "
             f"insert). From the first batch at the hub to the last: **{publish:.1f} s = {records / publish:,.0f} "
@@ -319,7 +319,7 @@ def run() -> str:
         "rows (a test holds them to the contract models), acks are applied one transaction per pass, pending "
         "checks are bounded, the status file follows the heartbeat, and logs are decoded lazily and stored in "
         "chunks, one terminal at a time (the network reads stay concurrent). What remains in the drain is "
-        "SQLite: a 500-row fetch and one fsynced commit per batch.",
+        "SQLite: a row fetch and one fsynced commit per batch, which is why the default batch is 1,000 punches.",
     ]
     return "\n".join(parts)
 

@@ -52,7 +52,7 @@ class BufferSettings(_Section):
 
 
 class PublisherSettings(_Section):
-    batch_size: int = Field(default=500, ge=1, le=5000)
+    batch_size: int = Field(default=1000, ge=1, le=5000)
     batch_max_age_seconds: float = Field(default=1.0, gt=0, description="Send a partial batch after this long")
     ack_timeout_seconds: float = Field(default=30.0, gt=0, description="Resend a batch not acked within this")
     max_inflight_batches: int = Field(default=20, ge=1)
