@@ -4,9 +4,10 @@ Several ingest workers may see the same status or heartbeat, in any order, so ev
 conditional upsert that only moves a row forward in time: replaying old news never overwrites new.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -16,14 +17,12 @@ from hub.store.db import insert_for
 from hub.store.models import Batch, Edge, TerminalHealth
 from hub.store.types import UtcDateTime
 
+D = TypeVar("D", StatusDelivery, HealthDelivery)
+
 
 async def apply_statuses(connection: AsyncConnection, deliveries: Sequence[StatusDelivery]) -> None:
     """Record births and wills. Newer (session, ts) wins; at equal ones "offline" wins (the will)."""
-    newest: dict[str, StatusDelivery] = {}
-    for d in deliveries:
-        current = newest.get(d.status.edge_id)
-        if current is None or _status_order(d) >= _status_order(current):
-            newest[d.status.edge_id] = d
+    newest = _newest_per_edge(deliveries, lambda d: d.status.edge_id, _status_order)
     if not newest:
         return
     insert = insert_for(connection.engine)
@@ -65,17 +64,23 @@ async def apply_statuses(connection: AsyncConnection, deliveries: Sequence[Statu
     await _seen(connection, {edge: d.received_at for edge, d in newest.items()})
 
 
+def _newest_per_edge(items: Sequence[D], edge: Callable[[D], str], order: Callable[[D], Any]) -> dict[str, D]:
+    """The latest report per edge in one flush (ties go to the later delivery)."""
+    newest: dict[str, D] = {}
+    for item in items:
+        current = newest.get(edge(item))
+        if current is None or order(item) >= order(current):
+            newest[edge(item)] = item
+    return newest
+
+
 def _status_order(d: StatusDelivery) -> tuple[int, datetime, bool]:
     return (d.status.session, d.status.ts, d.status.state == "offline")
 
 
 async def apply_heartbeats(connection: AsyncConnection, deliveries: Sequence[HealthDelivery]) -> None:
     """Record heartbeats on the edge row and each terminal's health, newest report first."""
-    newest: dict[str, HealthDelivery] = {}
-    for d in deliveries:
-        current = newest.get(d.health.edge_id)
-        if current is None or d.health.ts >= current.health.ts:
-            newest[d.health.edge_id] = d
+    newest = _newest_per_edge(deliveries, lambda d: d.health.edge_id, lambda d: d.health.ts)
     if not newest:
         return
     insert = insert_for(connection.engine)
