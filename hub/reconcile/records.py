@@ -4,7 +4,7 @@ policies. Every write is audited and marks the affected employee days for recomp
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select, update
@@ -31,6 +31,17 @@ from hub.store.models import (
     ScheduleGroupRow,
     Unit,
 )
+
+OutT = TypeVar("OutT", bound=BaseModel)
+
+
+async def _add_audited(session: AsyncSession, row: Any, out_type: type[OutT], actor: str, entity: str) -> OutT:
+    """Insert ``row`` and audit its creation (who, what, after) in the same transaction."""
+    session.add(row)
+    await session.flush()
+    out = out_type.model_validate(row)
+    audit.record(session, actor=actor, action="create", entity=entity, key=str(row.id), after=out)
+    return out
 
 
 def _now() -> datetime:
@@ -136,10 +147,7 @@ async def assign_schedule(session: AsyncSession, data: AssignmentIn, actor: str)
         valid_to=data.valid_to,
         created_at=_now(),
     )
-    session.add(row)
-    await session.flush()
-    out = AssignmentOut.model_validate(row)
-    audit.record(session, actor=actor, action="create", entity="schedule_assignment", key=str(row.id), after=out)
+    out = await _add_audited(session, row, AssignmentOut, actor, "schedule_assignment")
     if data.nip is not None:
         mark_employee(session, data.nip, data.valid_from or date.min, data.valid_to, "schedule")
     else:
@@ -244,10 +252,7 @@ async def create_absence(session: AsyncSession, data: AbsenceIn, actor: str) -> 
     row = AbsenceRow(
         **data.model_dump(), status=ApprovalStatus.PENDING.value, created_by=actor, created_at=now, updated_at=now
     )
-    session.add(row)
-    await session.flush()
-    out = AbsenceOut.model_validate(row)
-    audit.record(session, actor=actor, action="create", entity="absence", key=str(row.id), after=out)
+    out = await _add_audited(session, row, AbsenceOut, actor, "absence")
     await commit(session)
     return out
 
@@ -358,10 +363,7 @@ async def create_activity(session: AsyncSession, data: ActivityIn, actor: str) -
     row = ActivityRow(
         **data.model_dump(), status=ActivityStatus.SUBMITTED.value, reviewer_comment="", created_at=now, updated_at=now
     )
-    session.add(row)
-    await session.flush()
-    out = ActivityOut.model_validate(row)
-    audit.record(session, actor=actor, action="create", entity="activity", key=str(row.id), after=out)
+    out = await _add_audited(session, row, ActivityOut, actor, "activity")
     mark_employee(session, data.nip, data.day, data.day, "activity")
     await commit(session)
     return out
