@@ -400,38 +400,26 @@ def evaluate_day(
         )
 
     arrival, leaving = _arrival(policy, check_in, minutes_late), _leaving(policy, check_out, minutes_early)
+    deductions: tuple[DayDeduction, ...]
     if presence is None or arrival.makes_tk or leaving.makes_tk:
         rule = "no usable punch on a working day" if presence is None else (arrival.tk_rule or leaving.tk_rule)
-        tk = DayDeduction(TK, policy.discipline.tk_percent, f"TK: {rule}")
-        reconciled = reconcile_activities(schedule, DayStatus.TK, None, presence, activities)
-        return _day(
-            nip,
-            schedule,
-            policy,
-            holiday,
-            DayStatus.TK,
-            reconciled,
-            tuple(exceptions),
-            timed,
-            late_code=arrival.code,
-            early_code=leaving.code,
-            deductions=(tk,),
-        )
-
-    charges = [d for d in (arrival.deduction, leaving.deduction) if d is not None]
-    reconciled = reconcile_activities(schedule, DayStatus.PRESENT, None, presence, activities)
+        status, deductions = DayStatus.TK, (DayDeduction(TK, policy.discipline.tk_percent, f"TK: {rule}"),)
+    else:
+        charges = [d for d in (arrival.deduction, leaving.deduction) if d is not None]
+        status, deductions = DayStatus.PRESENT, _capped(policy, charges)
+    reconciled = reconcile_activities(schedule, status, None, presence, activities)
     return _day(
         nip,
         schedule,
         policy,
         holiday,
-        DayStatus.PRESENT,
+        status,
         reconciled,
         tuple(exceptions),
         timed,
         late_code=arrival.code,
         early_code=leaving.code,
-        deductions=_capped(policy, charges),
+        deductions=deductions,
     )
 
 
