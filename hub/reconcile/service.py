@@ -33,6 +33,7 @@ from hub.attendance.schedule import (
     UnitAssignment,
     schedule_for,
 )
+from hub.feed import outbox
 from hub.reconcile.documents import ScheduleGroupDoc, day_result, digest
 from hub.registry.errors import NotFound, RegistryError
 from hub.registry.service import enrollment_matches, subtree_ids
@@ -345,6 +346,7 @@ async def recompute(session: AsyncSession, nips: Sequence[str], first: date, las
     }
     now = datetime.now(UTC)
     stats.punches = sum(len(v) for v in inputs.punches.values())
+    fed: list[AttendanceDayRow] = []  # created or changed days: each new version goes to the e-Kinerja outbox
     for nip in nips:
         if nip not in inputs.employees:
             continue
@@ -356,18 +358,22 @@ async def recompute(session: AsyncSession, nips: Sequence[str], first: date, las
             result = day_result(day)
             row = existing.get((nip, day.day))
             if row is None:
-                session.add(_new_row(day, result, inputs_hash, now))
+                row = _new_row(day, result, inputs_hash, now)
+                session.add(row)
+                fed.append(row)
                 stats.inserted += 1
             elif row.result != result:
                 _fill(row, day, result)
                 row.version += 1
                 row.inputs_hash, row.computed_at = inputs_hash, now
+                fed.append(row)
                 stats.changed += 1
             else:
                 if row.inputs_hash != inputs_hash:
                     row.inputs_hash, row.computed_at = inputs_hash, now
                 stats.unchanged += 1
     await session.flush()
+    await outbox.enqueue_daily(session, fed)  # same transaction: a committed day never misses the feed
     stats.seconds = clock.perf_counter() - started
     return stats
 
