@@ -81,6 +81,7 @@ class Dispatcher:
         self.lease = LeaseHandle(engine, LEASE, holder or holder_id("dispatcher"), settings.lease_seconds)
         self.max_batches = max_batches  # per send_once, so a large backlog does not starve the lease renewal
         self._last_prune: datetime | None = None
+        self._stopping: asyncio.Event | None = None
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
@@ -101,6 +102,8 @@ class Dispatcher:
             timeout = httpx.Timeout(self.settings.timeout_seconds)
             async with httpx.AsyncClient(timeout=timeout, headers=self._headers()) as client:
                 for _ in range(self.max_batches):
+                    if self._stopping is not None and self._stopping.is_set():
+                        break  # shutting down: the batch in hand was settled, the rest waits for the next run
                     due = await self._due()
                     if not due:
                         break
@@ -219,6 +222,7 @@ class Dispatcher:
         Holds the lease between rounds while it keeps winning it, so another process only takes over when this
         one stops or dies; prunes old records once an hour while holding it."""
         log.info("e-Kinerja dispatcher %s sending to %s", self.lease.holder, self.settings.url)
+        self._stopping = stopping
         try:
             while not stopping.is_set():
                 wait = self.settings.poll_seconds

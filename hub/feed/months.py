@@ -9,14 +9,15 @@ queued twice, a changed one goes out as a new version, an employee recapped for 
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.attendance.recap import MonthlyRecap
 from hub.feed.outbox import add_records, record_values, unit_codes
@@ -27,6 +28,8 @@ from hub.reconcile.service import CHUNK, employees_in
 from hub.registry import audit
 from hub.registry.errors import Conflict, RegistryError
 from hub.store.models import MonthClose, MonthRecapRow
+
+log = logging.getLogger(__name__)
 
 
 class MonthCloseOut(BaseModel):
@@ -116,19 +119,10 @@ async def refresh_closed(session: AsyncSession, pairs: set[tuple[str, str]]) -> 
     return total
 
 
-async def close_month(
-    session: AsyncSession,
-    month: str,
-    actor: str,
-    *,
-    unit_code: str | None = None,
-    today: date | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> MonthCloseOut:
-    """Close ``month`` (YYYY-MM) for a unit subtree or everyone: snapshot and queue each employee's recap.
-
-    Commits per batch of employees, so a large organisation does not hold one long transaction; the run is
-    recorded in ``month_closes`` (running -> done or failed) and audited. Re-running it is safe."""
+async def begin_close(
+    session: AsyncSession, month: str, actor: str, *, unit_code: str | None = None, today: date | None = None
+) -> MonthClose:
+    """Check the request and record the run (status running), audited, committed; ``run_close`` does the work."""
     try:
         year, number = parse_month(month)
     except ValueError as exc:
@@ -150,11 +144,27 @@ async def close_month(
         finished_at=None,
     )
     session.add(run)
+    await session.flush()
+    key = f"{month}:{unit_code or '*'}"
+    audit.record(session, actor=actor, action="close", entity="month", key=key, after=MonthCloseOut.model_validate(run))
     await session.commit()
+    return run
+
+
+async def run_close(
+    session: AsyncSession, run_id: int, progress: Callable[[int, int], None] | None = None
+) -> MonthCloseOut:
+    """Snapshot and queue the recaps of a run ``begin_close`` recorded, committing per batch of employees (a
+    large organisation holds no long transaction); the run ends done, or failed with the error."""
+    run = await session.get(MonthClose, run_id)
+    if run is None:
+        raise RegistryError(f"no month close run {run_id}")
+    year, number = parse_month(run.month)
+    nips = await employees_in(session, run.unit_code)
     try:
         for start in range(0, len(nips), CHUNK):
             batch = nips[start : start + CHUNK]
-            counts = await snapshot(session, month, await month_recaps(session, batch, year, number))
+            counts = await snapshot(session, run.month, await month_recaps(session, batch, year, number))
             run.enqueued += counts.enqueued
             run.unchanged += counts.unchanged
             run.skipped += counts.skipped
@@ -163,15 +173,40 @@ async def close_month(
                 progress(min(start + CHUNK, len(nips)), len(nips))
     except Exception as exc:
         await session.rollback()
-        run.status, run.error, run.finished_at = "failed", f"{type(exc).__name__}: {exc}"[:2000], datetime.now(UTC)
-        await session.merge(run)
+        await session.execute(
+            update(MonthClose)
+            .where(MonthClose.id == run_id)
+            .values(status="failed", error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=datetime.now(UTC))
+        )
         await session.commit()
         raise
-    run.status, run.finished_at = "done", datetime.now(UTC)
-    out = MonthCloseOut.model_validate(run)
-    audit.record(session, actor=actor, action="close", entity="month", key=f"{month}:{unit_code or '*'}", after=out)
+    run.employees, run.status, run.finished_at = len(nips), "done", datetime.now(UTC)
     await session.commit()
-    return out
+    return MonthCloseOut.model_validate(run)
+
+
+async def close_month(
+    session: AsyncSession,
+    month: str,
+    actor: str,
+    *,
+    unit_code: str | None = None,
+    today: date | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> MonthCloseOut:
+    """Close ``month`` (YYYY-MM, ended) for a unit subtree or everyone: snapshot each employee's recap and queue
+    it for e-Kinerja. Safe to run again: only new or changed recaps are queued."""
+    run = await begin_close(session, month, actor, unit_code=unit_code, today=today)
+    return await run_close(session, run.id, progress)
+
+
+async def run_close_in_background(sessions: async_sessionmaker[AsyncSession], run_id: int) -> None:
+    """``run_close`` after the API answered; a failure is kept on the run (status failed, error)."""
+    async with sessions() as session:
+        try:
+            await run_close(session, run_id)
+        except Exception:
+            log.exception("closing the month (run %d) failed", run_id)
 
 
 async def list_closes(session: AsyncSession, month: str | None, limit: int, offset: int) -> list[MonthCloseOut]:
