@@ -86,20 +86,18 @@ async def _until(condition: object, seconds: float = 30) -> None:
     raise AssertionError("condition not reached")
 
 
+def _start(config: Path, log: Path) -> "subprocess.Popen[bytes]":
+    presensi = str(Path(sys.executable).with_name("presensi"))
+    with log.open("w") as stderr:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([presensi, "hub", "run", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=stderr)
+
+
 async def test_two_hub_processes_deliver_every_record_once(
     tmp_path: Path, broker: MosquittoBroker, receiver: ReceiverServer
 ) -> None:
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     await _prepare(url)
-    presensi = str(Path(sys.executable).with_name("presensi"))
-    processes = [
-        subprocess.Popen(
-            [presensi, "hub", "run", "-c", str(_config(tmp_path, name, url, broker, receiver))],
-            stdout=subprocess.DEVNULL,
-            stderr=open(tmp_path / f"{name}.log", "w"),  # noqa: SIM115 - closed with the process
-        )
-        for name in ("a", "b")
-    ]
+    processes = [_start(_config(tmp_path, name, url, broker, receiver), tmp_path / f"{name}.log") for name in "ab"]
     try:
         # Slow (each POST takes 0.3 s, so both processes would find the same records due) and flaky (retries).
         receiver.state.mode = ReceiverMode(fail_rate=0.2, delay_seconds=0.3)
