@@ -365,3 +365,24 @@ def test_settings_refuse_a_lease_shorter_than_a_post() -> None:
 
     with pytest.raises(ValidationError, match="lease_seconds"):
         EkinerjaSettings(timeout_seconds=30, lease_seconds=40)
+
+
+async def test_prune_keeps_open_records_and_recent_ones(engine: AsyncEngine, receiver: ReceiverServer) -> None:
+    await _week(engine)
+    dispatcher = Dispatcher(feed_settings(receiver, retention_days=30), engine)
+    async with session_factory(engine)() as db:
+        ids = [r.id for r in (await db.execute(select(FeedRecord).order_by(FeedRecord.id))).scalars().all()]
+        old = datetime.now(UTC) - timedelta(days=31)
+        statuses = ["sent", "superseded", "pending", "retrying", "failed", "sent"]
+        for record_id, status in zip(ids, statuses, strict=False):
+            created = old if record_id != ids[5] else datetime.now(UTC)  # the last "sent" one is recent
+            await db.execute(
+                update(FeedRecord).where(FeedRecord.id == record_id).values(status=status, created_at=created)
+            )
+        await db.commit()
+    assert await dispatcher.prune() == 2
+    left = {r.id: r.status for r in await _records(engine)}
+    assert ids[0] not in left
+    assert ids[1] not in left
+    assert [left[i] for i in ids[2:6]] == ["pending", "retrying", "failed", "sent"]
+    assert len(left) == DAYS_IN_WEEK - 2
