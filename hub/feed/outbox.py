@@ -11,23 +11,17 @@ that employee's monthly recap when the recap changed (``hub.feed.months.refresh_
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.feed.records import (
-    DAILY,
-    OPEN,
-    FeedStatus,
-    daily_fields,
-    idempotency_key,
-    month_of,
-    wire_payload,
-)
+from hub.feed.records import DAILY, OPEN, FeedStatus, daily_fields, idempotency_key, month_of, wire_payload
 from hub.store.models import AttendanceDayRow, Employee, FeedRecord, MonthRecapRow, Unit
 
+FEED_TABLE = FeedRecord.metadata.tables["feed_records"]
 IN_LIST = 500  # keys per IN list: well inside SQLite's parameter limit
 
 
@@ -46,11 +40,19 @@ async def unit_codes(session: AsyncSession, nips: Iterable[str]) -> dict[str, st
 
 
 def record_values(
-    kind: str, record_key: str, version: int, nip: str, unit_code: str, month: str, fields: dict[str, Any]
+    kind: str,
+    record_key: str,
+    version: int,
+    nip: str,
+    unit_code: str,
+    month: str,
+    *,
+    day: date | None = None,
+    payload: dict[str, Any] | None = None,
+    problem: str | None = None,
 ) -> dict[str, Any]:
-    """One outbox row (as insert values) for a record version; an invalid record is queued as failed."""
+    """One outbox row (as insert values) for a record version; one that could not be built is queued as failed."""
     now = datetime.now(UTC)
-    payload, problem = wire_payload(kind, fields)
     return {
         "idempotency_key": idempotency_key(kind, record_key, version),
         "kind": kind,
@@ -59,6 +61,7 @@ def record_values(
         "nip": nip,
         "unit_code": unit_code,
         "month": month,
+        "day": day,
         "payload": payload,
         "status": FeedStatus.FAILED.value if problem else FeedStatus.PENDING.value,
         "attempts": 0,
@@ -89,19 +92,19 @@ async def add_records(session: AsyncSession, values: Sequence[dict[str, Any]]) -
             .execution_options(synchronize_session=False)
         )
     for chunk in _chunks(values, 1000):
-        await session.execute(insert(FeedRecord), list(chunk))
+        await session.execute(insert(FEED_TABLE), list(chunk))  # Core: no ORM bookkeeping per row
     return len(values)
 
 
 async def _daily_values(session: AsyncSession, rows: Sequence[AttendanceDayRow]) -> list[dict[str, Any]]:
-    units = await unit_codes(session, (r.nip for r in rows))
-    now = datetime.now(UTC)
-    values = []
-    for r in rows:
-        unit = units.get(r.nip, "-")
-        fields = daily_fields(r, unit, now)
-        values.append(record_values(DAILY, fields["key"], r.version, r.nip, unit, month_of(r.day), fields))
-    return values
+    """A small row per day version: the payload is built from the day when it is sent (``daily_payload``)."""
+    units = await unit_codes(session, {r.nip for r in rows})
+    return [
+        record_values(
+            DAILY, f"{r.nip}:{r.day.isoformat()}", r.version, r.nip, units.get(r.nip, "-"), month_of(r.day), day=r.day
+        )
+        for r in rows
+    ]
 
 
 async def enqueue_daily(session: AsyncSession, rows: Sequence[AttendanceDayRow]) -> int:
@@ -161,3 +164,42 @@ async def prune(session: AsyncSession, retention_days: int, now: datetime | None
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class Built:
+    """A daily record's payload built from its day, or why it cannot be sent."""
+
+    payload: dict[str, Any] | None
+    problem: str | None = None
+    superseded: bool = False  # the day has moved on to a newer version (which has its own record)
+
+
+async def daily_payloads(session: AsyncSession, records: Sequence[Any]) -> dict[int, Built]:
+    """Build the payload of daily records (rows with ``id``, ``nip``, ``day``, ``version``, ``created_at``) from
+    the stored day, which must still be at the record's version."""
+    if not records:
+        return {}
+    nips = sorted({r.nip for r in records})
+    days = sorted({r.day for r in records})
+    stored = {
+        (row.nip, row.day): row
+        for row in (
+            await session.execute(
+                select(AttendanceDayRow).where(AttendanceDayRow.nip.in_(nips), AttendanceDayRow.day.in_(days))
+            )
+        )
+        .scalars()
+        .all()
+    }
+    units = await unit_codes(session, nips)
+    built: dict[int, Built] = {}
+    for r in records:
+        day = stored.get((r.nip, r.day))
+        if day is None or day.version != r.version:
+            found = "gone" if day is None else f"at version {day.version}"
+            built[r.id] = Built(None, f"the day is {found}: a newer record carries it", superseded=True)
+            continue
+        payload, problem = wire_payload(DAILY, daily_fields(day, units.get(r.nip, "-"), r.created_at))
+        built[r.id] = Built(payload, problem)
+    return built

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from hub.api.deps import Administrator, Db, Limit, Offset, Reader
@@ -38,7 +38,7 @@ class FeedRecordOut(BaseModel):
     created_at: datetime
     next_attempt_at: datetime
     sent_at: datetime | None
-    payload: dict[str, Any]
+    payload: dict[str, Any] | None = Field(description="as sent; null until a daily record's first attempt builds it")
 
 
 class FeedStatusOut(BaseModel):
