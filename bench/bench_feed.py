@@ -125,7 +125,7 @@ async def measure(kind: str, folder: Path) -> dict[str, Any]:
         try:
             found["recompute_plain"] = await _recompute(plain)
         finally:
-            outbox.enqueue_daily = original  # type: ignore[assignment]
+            outbox.enqueue_daily = original
     async with _store(kind, folder) as engine:
         found["recompute_feed"] = await _recompute(engine)
         found["recompute_again"] = await _recompute(engine)  # nothing changed: nothing queued
