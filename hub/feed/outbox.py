@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -96,7 +96,18 @@ async def add_records(session: AsyncSession, values: Sequence[dict[str, Any]]) -
     return len(values)
 
 
-async def _daily_values(session: AsyncSession, rows: Sequence[AttendanceDayRow]) -> list[dict[str, Any]]:
+class DayVersion(Protocol):
+    """What the outbox needs of a changed day: an ``AttendanceDayRow``, or any (nip, day, version) record."""
+
+    @property
+    def nip(self) -> str: ...
+    @property
+    def day(self) -> date: ...
+    @property
+    def version(self) -> int: ...
+
+
+async def _daily_values(session: AsyncSession, rows: Sequence[DayVersion]) -> list[dict[str, Any]]:
     """A small row per day version: the payload is built from the day when it is sent (``daily_payload``)."""
     units = await unit_codes(session, {r.nip for r in rows})
     return [
@@ -107,10 +118,11 @@ async def _daily_values(session: AsyncSession, rows: Sequence[AttendanceDayRow])
     ]
 
 
-async def enqueue_daily(session: AsyncSession, rows: Sequence[AttendanceDayRow]) -> int:
-    """Queue the daily record of each created or changed day (its current version); returns how many.
+async def enqueue_daily(session: AsyncSession, rows: Sequence[DayVersion]) -> int:
+    """Queue the daily record of each created or changed day (its new version); returns how many.
 
-    Called once per recompute batch, inside its transaction; the caller commits."""
+    Called once per recompute batch, inside its transaction, after the days were written (flushed): the caller
+    commits both. ``rows`` may be ORM rows or plain (nip, day, version) records, for a Core-based recompute."""
     if not rows:
         return 0
     queued = await add_records(session, await _daily_values(session, rows))
