@@ -185,6 +185,7 @@ def _postgres_reachable() -> bool:
 
 def run() -> str:
     kinds = ["sqlite"] + (["postgres"] if _postgres_reachable() else [])
+    load = os.getloadavg()[0]
     results = []
     with tempfile.TemporaryDirectory() as folder:
         for kind in kinds:
