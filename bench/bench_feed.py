@@ -214,7 +214,8 @@ def run() -> str:
         lines += ["", f"PostgreSQL left out: not reachable at {POSTGRES_URL}."]
     lines += [
         "",
-        'The machine is shared (2 cores): differences of a few seconds between runs are noise. "close month" '
-        "re-evaluates every day of the month (the recap is computed from the inputs, like the API's).",
+        f"Load average at the start: {load:.1f} on 2 cores (the machine is shared: wall times grow with the load, "
+        'CPU times much less). "close month" re-evaluates every day of the month (the recap is computed from the '
+        "inputs, like the API's).",
     ]
     return "\n".join(lines) + "\n"
