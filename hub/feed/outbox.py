@@ -10,12 +10,13 @@ that employee's monthly recap when the recap changed (``hub.feed.months.refresh_
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.feed.records import DAILY, OPEN, FeedStatus, daily_fields, idempotency_key, month_of, wire_payload
@@ -77,20 +78,20 @@ async def add_records(session: AsyncSession, values: Sequence[dict[str, Any]]) -
     """Queue record versions, superseding the open older versions of the same records first."""
     if not values:
         return 0
-    later = [(v["kind"], v["record_key"], v["version"]) for v in values if v["version"] > 1]
-    for chunk in _chunks(later):
-        older = or_(
-            *(
-                and_(FeedRecord.kind == kind, FeedRecord.record_key == key, FeedRecord.version < version)
-                for kind, key, version in chunk
+    # The versions being queued are the newest of their records (a version is queued when it is made), so every
+    # open row of the same record is older: no version comparison needed, one IN list per kind.
+    later: dict[str, list[str]] = defaultdict(list)
+    for v in values:
+        if v["version"] > 1:
+            later[v["kind"]].append(v["record_key"])
+    for kind, keys in later.items():
+        for chunk in _chunks(keys):
+            await session.execute(
+                update(FeedRecord)
+                .where(FeedRecord.kind == kind, FeedRecord.record_key.in_(chunk), FeedRecord.status.in_(OPEN))
+                .values(status=FeedStatus.SUPERSEDED.value)
+                .execution_options(synchronize_session=False)
             )
-        )
-        await session.execute(
-            update(FeedRecord)
-            .where(older, FeedRecord.status.in_(OPEN))
-            .values(status=FeedStatus.SUPERSEDED.value)
-            .execution_options(synchronize_session=False)
-        )
     for chunk in _chunks(values, 1000):
         await session.execute(insert(FEED_TABLE), list(chunk))  # Core: no ORM bookkeeping per row
     return len(values)
