@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
+from pydantic import BaseModel
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.feed.records import DAILY, OPEN, FeedStatus, daily_fields, idempotency_key, month_of, wire_payload
+from hub.registry import audit
 from hub.store.models import AttendanceDayRow, Employee, FeedRecord, MonthRecapRow, Unit
 
 FEED_TABLE = FeedRecord.metadata.tables["feed_records"]
@@ -216,3 +218,30 @@ async def daily_payloads(session: AsyncSession, records: Sequence[Any]) -> dict[
         payload, problem = wire_payload(DAILY, daily_fields(day, units.get(r.nip, "-"), r.created_at))
         built[r.id] = Built(payload, problem)
     return built
+
+
+class Retried(BaseModel):
+    retried: int
+    ids: list[int]
+
+
+async def retry_failed(
+    session: AsyncSession, actor: str, *, month: str | None = None, kind: str | None = None
+) -> Retried:
+    """Put every failed record (of a month, of a kind) back to pending, audited; the caller commits."""
+    query = select(FeedRecord.id).where(FeedRecord.status == FeedStatus.FAILED.value)
+    if month is not None:
+        query = query.where(FeedRecord.month == month)
+    if kind is not None:
+        query = query.where(FeedRecord.kind == kind)
+    ids = list((await session.execute(query.order_by(FeedRecord.id))).scalars().all())
+    for chunk in _chunks(ids):
+        await session.execute(
+            update(FeedRecord)
+            .where(FeedRecord.id.in_(chunk))
+            .values(status=FeedStatus.PENDING.value, next_attempt_at=datetime.now(UTC))
+            .execution_options(synchronize_session=False)
+        )
+    out = Retried(retried=len(ids), ids=ids)
+    audit.record(session, actor=actor, action="retry", entity="feed_record", key=f"failed:{month or '*'}", after=out)
+    return out

@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.access import Role
@@ -87,6 +87,23 @@ async def test_retry_is_admin_only_audited_and_refused_for_a_superseded_record(e
     assert_error_shape(refused, "conflict")
     missing = await api.call("POST", "/api/v1/feed/records/999999/retry", Role.ADMIN)
     assert missing.status_code == 404
+
+    # All failed records of a month at once.
+    async with session_factory(engine)() as db:
+        await db.execute(
+            update(FeedRecord).where(FeedRecord.id.in_([record.id, record.id + 1])).values(status="failed")
+        )
+        await db.commit()
+    assert (await api.call("POST", "/api/v1/feed/records/retry-failed", Role.OPERATOR)).status_code == 403
+    other_month = await api.call("POST", "/api/v1/feed/records/retry-failed", Role.ADMIN, params={"month": "2026-10"})
+    assert other_month.json() == {"retried": 0, "ids": []}
+    bulk = await api.call("POST", "/api/v1/feed/records/retry-failed", Role.ADMIN, params={"month": "2026-11"})
+    assert bulk.status_code == 200, bulk.text
+    assert bulk.json() == {"retried": 2, "ids": [record.id, record.id + 1]}
+    failed = await api.call("GET", "/api/v1/feed/records", Role.VIEWER, params={"status": "failed"})
+    assert failed.json() == []
+    entries = await _audit(engine, "feed_record")
+    assert [e.entity_key for e in entries] == [str(record.id), "failed:2026-10", "failed:2026-11"]
 
 
 async def test_closing_a_month_runs_after_the_answer_and_is_audited(engine: AsyncEngine, api: Api) -> None:
