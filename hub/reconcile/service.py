@@ -9,9 +9,13 @@ punches of that terminal + PIN to the right employee for its dates. Raw punches 
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
+import os
 import time as clock
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -54,6 +58,7 @@ from hub.store.models import (
 from hub.store.models import Punch as PunchRow
 
 CHUNK = 1000  # employees per batch: bounds the IN lists (SQLite allows 32766 parameters) and the memory
+MAX_WORKERS = 2  # the benchmark machine's cores; more helps only where the store keeps up (see benchmarks.md)
 MISSING_PUNCH, BROKEN_TERMINAL_DAY, WRONG_PIN_MAPPING = "missing_punch", "broken_terminal_day", "wrong_pin_mapping"
 
 
@@ -618,6 +623,11 @@ async def employees_in(session: AsyncSession, unit_code: str | None = None) -> l
     return list((await session.execute(query)).scalars().all())
 
 
+def default_workers() -> int:
+    """Evaluation processes for a large recompute: one per core, at most ``MAX_WORKERS``."""
+    return min(MAX_WORKERS, os.cpu_count() or 1)
+
+
 async def recompute_range(
     session: AsyncSession,
     first: date,
@@ -626,19 +636,73 @@ async def recompute_range(
     unit_code: str | None = None,
     nips: Sequence[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> RecomputeStats:
-    """Recompute every employee (or a unit subtree, or ``nips``) for [first, last], committing per batch."""
+    """Recompute every employee (or a unit subtree, or ``nips``) for [first, last], committing per batch.
+
+    With more than one batch and ``workers`` > 1 (default: ``default_workers()``), batches are evaluated in
+    worker processes while this one loads the next batches and stores the finished ones; every read and write
+    still goes through ``session``, one commit per batch in order, as in the sequential path."""
     chosen = list(nips) if nips is not None else await employees_in(session, unit_code)
+    batches = [chosen[start : start + CHUNK] for start in range(0, len(chosen), CHUNK)]
+    workers = default_workers() if workers is None else workers
     total = RecomputeStats()
-    for start in range(0, len(chosen), CHUNK):
-        batch = chosen[start : start + CHUNK]
-        total.add(await recompute(session, batch, first, last))
+    done = 0
+
+    async def finished(batch: Sequence[str], stats: RecomputeStats) -> None:
+        nonlocal done
+        total.add(stats)
         await session.commit()
+        done += len(batch)
         if progress is not None:
-            progress(min(start + CHUNK, len(chosen)), len(chosen))
+            progress(done, len(chosen))
+
+    if workers < 2 or len(batches) < 2:
+        for batch in batches:
+            await finished(batch, await recompute(session, batch, first, last))
+    else:
+        await _recompute_in_workers(session, batches, first, last, min(workers, len(batches)), finished)
     if progress is not None and not chosen:
         progress(0, 0)
     return total
+
+
+async def _recompute_in_workers(
+    session: AsyncSession,
+    batches: Sequence[Sequence[str]],
+    first: date,
+    last: date,
+    workers: int,
+    finished: Callable[[Sequence[str], RecomputeStats], Awaitable[None]],
+) -> None:
+    """Keep ``workers`` batches evaluating plus one loaded ahead; store and commit them in order."""
+    loop = asyncio.get_running_loop()
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    in_flight: deque[tuple[Sequence[str], dict[Key, tuple[int, str]], asyncio.Future[Computed], float]] = deque()
+
+    async def store_oldest() -> None:
+        batch, stored, future, started = in_flight.popleft()
+        computed = await future
+        stats = await store_computed(session, computed, stored, first, last)
+        stats.seconds = clock.perf_counter() - started
+        await finished(batch, stats)
+
+    try:
+        for batch in batches:
+            started = clock.perf_counter()
+            inputs = await load_inputs(session, batch, first, last)
+            if not inputs.policies:
+                raise NoPolicy("no active allowance policy: upload and activate one first")
+            stored = await stored_versions(session, batch, first, last)
+            known = {k: h for k, (_, h) in stored.items()}
+            future = loop.run_in_executor(pool, compute_batch, inputs, batch, first, last, known)
+            in_flight.append((batch, stored, future, started))
+            if len(in_flight) > workers:
+                await store_oldest()
+        while in_flight:
+            await store_oldest()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 async def month_days(session: AsyncSession, nip: str, year: int, month: int) -> tuple[list[AttendanceDay], Inputs]:
