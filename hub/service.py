@@ -15,6 +15,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError
 
 from hub.api.app import create_app
+from hub.feed.dispatcher import Dispatcher
 from hub.ingest.worker import IngestWorker
 from hub.settings import HubSettings
 from hub.store.db import create_engine
@@ -48,6 +49,10 @@ async def serve(settings: HubSettings, *, api: bool, client_id: str, migrate: bo
         worker = IngestWorker(settings, engine, client_id=client_id)
         stopping = asyncio.Event()
         tasks = [asyncio.create_task(worker.run(), name="ingest")]
+        if api and settings.ekinerja.url is not None:
+            # Every `hub run` process starts one; the store lease lets only one of them send at a time.
+            dispatcher = Dispatcher(settings.ekinerja, engine)
+            tasks.append(asyncio.create_task(dispatcher.run(stopping), name="ekinerja-dispatcher"))
         server: _Server | None = None
         if api:
             config = uvicorn.Config(

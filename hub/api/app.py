@@ -17,6 +17,8 @@ from hub.api.routes import (
     dead_letters,
     employees,
     enrollments,
+    exports,
+    feed,
     liveness,
     policies,
     punches,
@@ -41,7 +43,7 @@ def create_app(engine: AsyncEngine) -> FastAPI:
     errors.install(app)
     modules = (units, employees, terminals, enrollments, punches, liveness, dead_letters, access)
     attendance_modules = (attendance, absences, activities, corrections, policies, calendars)
-    for module in (*modules, *attendance_modules):
+    for module in (*modules, *attendance_modules, feed, exports):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get("/healthz", tags=["health"])

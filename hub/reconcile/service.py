@@ -39,6 +39,7 @@ from hub.attendance.schedule import (
     UnitAssignment,
     schedule_for,
 )
+from hub.feed import outbox
 from hub.reconcile.documents import ScheduleGroupDoc, day_digest, day_result, jsonable
 from hub.registry.errors import NotFound, RegistryError
 from hub.registry.service import enrollment_matches, subtree_ids
@@ -521,10 +522,10 @@ async def store_computed(
             else:
                 changed.append(r._replace(version=stored[(r.nip, r.day)][0] + 1))
     written = [r._replace(version=1) for r in new] + changed
-    # outbox: changed rows of this batch -- ``written`` (inserted and changed days: nip, day, version, result
-    # JSON text), in the transaction that stores them.
     connection = await session.connection()
     await _upsert_days(connection, written, now)
+    # Same transaction: a committed day never misses the e-Kinerja feed, a rolled-back one is never fed.
+    await outbox.enqueue_daily(session, written)
     if same_result:
         await session.execute(
             update(AttendanceDayRow),
