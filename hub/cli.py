@@ -151,9 +151,14 @@ def _import(kind: str, csv_file: Path, config: Path | None, apply: bool) -> None
     text = csv_file.read_text(encoding="utf-8-sig")
 
     async def main(db: Any) -> int:
+        from hub.reconcile.activity_import import import_activities
         from hub.registry import csv_import
 
-        run_import = csv_import.import_employees if kind == "employees" else csv_import.import_enrollments
+        run_import = {
+            "employees": csv_import.import_employees,
+            "enrollments": csv_import.import_enrollments,
+            "activities": import_activities,
+        }[kind]
         report = await run_import(db, text, f"cli:{getpass.getuser()}", dry_run=not apply)
         verb = "would " if report.dry_run else ""
         typer.echo(
@@ -187,6 +192,16 @@ def import_enrollments(
 ) -> None:
     """Import enrollments (terminal_sn, pin, nip, valid_from, valid_to) from CSV; dry run by default."""
     _import("enrollments", csv_file, config, apply)
+
+
+@app.command("import-activities")
+def import_activities(
+    csv_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    config: ConfigOption = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Write the valid rows (default: dry run)")] = False,
+) -> None:
+    """Import activity entries from an e-Kinerja CSV export; idempotent by its id column; dry run by default."""
+    _import("activities", csv_file, config, apply)
 
 
 async def _with_session(settings: "HubSettings", work: Any) -> int:

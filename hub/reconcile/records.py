@@ -350,6 +350,7 @@ class ActivityOut(_Out):
     status: ActivityStatus
     reviewer_comment: str
     reviewed_by: str | None
+    external_id: str | None = None  # e-Kinerja's id of an imported entry
 
 
 class ReviewIn(_In):
