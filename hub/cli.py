@@ -246,10 +246,14 @@ def recompute(
 
     async def main(db: Any) -> int:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from sqlalchemy.ext.asyncio import AsyncEngine
 
-        from hub.reconcile.queue import process_pending
-        from hub.reconcile.service import recompute_range
+        from hub.reconcile.queue import PENDING_LEASE, run_pending
+        from hub.reconcile.service import RecomputeStats, recompute_range
+        from hub.store.lease import current_holder, holder_name
 
+        engine = db.bind
+        assert isinstance(engine, AsyncEngine)
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
         ) as progress:
@@ -258,12 +262,18 @@ def recompute(
             def step(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
+            stats: RecomputeStats | None
             if pending:
-                stats = await process_pending(db, progress=step)
+                stats = await run_pending(engine, holder_name("recompute --pending"), progress=step)
             else:
                 assert first is not None
                 assert last is not None
                 stats = await recompute_range(db, first, last, unit_code=unit, progress=step)
+        if stats is None:
+            other = await current_holder(engine, PENDING_LEASE)
+            who = f"{other[0]} (lease until {other[1]:%Y-%m-%d %H:%M:%S} UTC)" if other else "another process"
+            typer.echo(f"not started: {who} is processing the pending marks already", err=True)
+            return 3
         rate = stats.days / stats.seconds if stats.seconds else 0.0
         typer.echo(
             f"{stats.employees} employees, {stats.days} days ({stats.inserted} new, {stats.changed} changed, "

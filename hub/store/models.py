@@ -425,3 +425,13 @@ class RecomputeQueue(Base):
     last: Mapped[date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(String(32))
     marked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LeaseRow(Base):
+    """A named lease (``hub.store.lease``): one holder at a time until ``expires_at``."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
