@@ -80,6 +80,20 @@ class ApiSettings(_Section):
     port: int = Field(default=8080, ge=1, le=65535)
 
 
+class RecomputeSettings(_Section):
+    automatic: bool = Field(
+        default=True,
+        description="`hub run` processes the days marked for recompute by itself (late punches, registry changes)",
+    )
+    interval_seconds: float = Field(default=60.0, gt=0, le=86_400, description="Pause between two passes")
+    lease_seconds: float = Field(
+        default=300.0,
+        ge=1,
+        le=86_400,
+        description="How long a dead pass's lease blocks other runs; renewed every third of it while alive",
+    )
+
+
 class HubSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -92,6 +106,7 @@ class HubSettings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
+    recompute: RecomputeSettings = RecomputeSettings()
 
     @classmethod
     def settings_customise_sources(
