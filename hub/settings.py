@@ -112,6 +112,20 @@ class EkinerjaSettings(_Section):
         return self
 
 
+class RecomputeSettings(_Section):
+    automatic: bool = Field(
+        default=True,
+        description="`hub run` processes the days marked for recompute by itself (late punches, registry changes)",
+    )
+    interval_seconds: float = Field(default=60.0, gt=0, le=86_400, description="Pause between two passes")
+    lease_seconds: float = Field(
+        default=300.0,
+        ge=1,
+        le=86_400,
+        description="How long a dead pass's lease blocks other runs; renewed every third of it while alive",
+    )
+
+
 class HubSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -125,6 +139,7 @@ class HubSettings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     ekinerja: EkinerjaSettings = EkinerjaSettings()
+    recompute: RecomputeSettings = RecomputeSettings()
 
     @classmethod
     def settings_customise_sources(

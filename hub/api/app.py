@@ -17,6 +17,7 @@ from hub.api.routes import (
     dead_letters,
     employees,
     enrollments,
+    exceptions,
     exports,
     feed,
     liveness,
@@ -42,7 +43,7 @@ def create_app(engine: AsyncEngine) -> FastAPI:
     app.state.sessions = session_factory(engine)
     errors.install(app)
     modules = (units, employees, terminals, enrollments, punches, liveness, dead_letters, access)
-    attendance_modules = (attendance, absences, activities, corrections, policies, calendars)
+    attendance_modules = (attendance, absences, activities, corrections, policies, calendars, exceptions)
     for module in (*modules, *attendance_modules, feed, exports):
         app.include_router(module.router, prefix=API_PREFIX)
 

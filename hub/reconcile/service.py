@@ -715,13 +715,22 @@ async def month_days(session: AsyncSession, nip: str, year: int, month: int) -> 
     return [d for d, _ in evaluate(inputs, nip, first, last)[0]], inputs
 
 
-async def recap_for(session: AsyncSession, nip: str, year: int, month: int) -> MonthlyRecap | None:
-    """The monthly recap computed on the fly; None when no day of the month could be evaluated."""
-    days, inputs = await month_days(session, nip, year, month)
-    policy = in_force(inputs.policies, date(year, month, 1)) or in_force(
-        inputs.policies, days[-1].day if days else date(year, month, 1)
-    )
+def recap_of(inputs: Inputs, nip: str, first: date, last: date) -> MonthlyRecap | None:
+    """Pure: ``nip``'s recap of the month [first, last] from loaded inputs, under ``inputs.policies``; None when
+    no day of the month could be evaluated or the employee has no kelas jabatan."""
+    days = [d for d, _ in evaluate(inputs, nip, first, last)[0]]
+    policy = in_force(inputs.policies, first) or in_force(inputs.policies, days[-1].day if days else first)
     job_class = inputs.employees[nip].job_class
     if not days or policy is None or job_class is None:
         return None
     return monthly_recap(days, policy, job_class)
+
+
+async def recap_for(session: AsyncSession, nip: str, year: int, month: int) -> MonthlyRecap | None:
+    """The monthly recap computed on the fly; None when no day of the month could be evaluated."""
+    first = date(year, month, 1)
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    inputs = await load_inputs(session, [nip], first, last)
+    if nip not in inputs.employees:
+        raise NotFound(f"no employee with NIP {nip}")
+    return recap_of(inputs, nip, first, last)

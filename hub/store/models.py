@@ -320,7 +320,7 @@ class ActivityRow(Base):
     """A daily activity entry with its review state."""
 
     __tablename__ = "activities"
-    __table_args__ = (Index(None, "nip", "day"),)
+    __table_args__ = (Index(None, "nip", "day"), Index(None, "external_id", unique=True))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     nip: Mapped[str] = mapped_column(ForeignKey("employees.nip", ondelete="RESTRICT"))
@@ -336,6 +336,9 @@ class ActivityRow(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    external_id: Mapped[str | None] = mapped_column(
+        String(100), doc="The entry's id in e-Kinerja: a CSV re-import updates the same row"
+    )
 
 
 class PolicyRow(Base):
