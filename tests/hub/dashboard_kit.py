@@ -3,19 +3,21 @@ fixed Tuesday (so the board does not depend on the day the suite runs), an unmat
 one user per role."""
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 
 import httpx
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.access import Role
+from hub.reconcile import records
 from hub.registry import service
 from hub.registry.schemas import EmployeeIn
 from hub.store.db import session_factory
 from hub.store.models import DeadLetter
 from hub.users import create_user
-from tests.hub.attendance_kit import ACTOR, BUDI, SITI, deliver, deliver_records, seed
+from presensi.contract import PunchFlag
+from tests.hub.attendance_kit import ACTOR, BUDI, PINS, SITI, deliver, deliver_records, seed
 from tests.hub.hub_testkit import punch
 
 DAY = date(2026, 11, 24)  # a Tuesday: a working day of the national five-day week
@@ -35,8 +37,28 @@ async def seed_dashboard(engine: AsyncEngine) -> None:
         await service.create_employee(db, employee, ACTOR)
         for role, username in USERS.items():
             await create_user(db, username, PASSWORD, role, ACTOR, display_name=username.title())
-    # Budi is in at 07:41 (late, TL1) and never checks out; Siti is not in yet; PIN 99 is nobody (yet).
-    await deliver(engine, [(BUDI, datetime(2026, 11, 24, 7, 41))])
+    # Budi works every other weekday of the month in full; on DAY he is in at 07:41 (TL1) and never checks out.
+    # Siti is not in yet; PIN 99 is nobody (yet).
+    month = [date(2026, 11, d) for d in range(1, 31)]
+    full_days = [d for d in month if d.weekday() < 5 and d != DAY]
+    punches = [(BUDI, datetime.combine(d, time(7, 25))) for d in full_days]
+    punches += [(BUDI, datetime.combine(d, time(16, 35) if d.weekday() == 4 else time(16, 5))) for d in full_days]
+    await deliver(engine, [*punches, (BUDI, datetime(2026, 11, 24, 7, 41))])
+    drifted = punch("T1", PINS[SITI], datetime(2026, 11, 23, 3, 2)).model_copy(
+        update={"flags": (PunchFlag.CLOCK_DRIFT,)}
+    )
+    await deliver_records(engine, [drifted])
+    async with session_factory(engine)() as db:
+        activity = records.ActivityIn(
+            nip=BUDI,
+            day=DAY,
+            start=time(8, 0),
+            end=time(11, 30),
+            description="Verifikasi berkas mutasi",
+            norm_minutes=60,
+            volume=3,
+        )
+        await records.create_activity(db, activity, ACTOR)
     await deliver_records(
         engine,
         [
@@ -55,7 +77,6 @@ async def seed_dashboard(engine: AsyncEngine) -> None:
                 worker="test",
             )
         )
-    assert SITI  # Siti stays without punches: she is the "not yet in"
 
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
