@@ -183,7 +183,7 @@ def _report_fleet(broker: MosquittoBroker) -> None:
 
 async def _count(engine: AsyncEngine, model: type) -> int:
     async with session_factory(engine)() as db:
-        return int((await db.execute(select(func.count()).select_from(model))).scalar_one())  # type: ignore[arg-type]
+        return int((await db.execute(select(func.count()).select_from(model))).scalar_one())
 
 
 async def test_an_operator_reads_the_board_maps_a_pin_and_corrects_a_day(
@@ -205,7 +205,7 @@ async def test_an_operator_reads_the_board_maps_a_pin_and_corrects_a_day(
     await expect(page.locator('rect.bar[data-count="1"]')).to_have_count(1)
     await _shot(page, hub.store, "02-today")
     phone = await _page(browser, hub, PHONE)
-    await phone.context.add_cookies(await page.context.cookies())
+    await _sign_in(phone, "operator")
     await phone.goto(f"/dashboard/today?day={DAY}")
     await expect(phone.locator('[data-count="in"]')).to_have_text("1")
     await _shot(phone, hub.store, "02-today-phone")
