@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 
+from hub.attendance.activity import ReviewAction
 from hub.dashboard import views
 from hub.dashboard.auth import (
     LOGIN_CSRF_COOKIE,
@@ -34,7 +35,8 @@ from hub.dashboard.auth import (
 from hub.dashboard.feed import feed_status
 from hub.dashboard.i18n import COOKIE, LANGUAGES, chosen_language, translator
 from hub.deadletter_resolution import ResolveIn, list_dead_letters, resolve_dead_letter
-from hub.reconcile.corrections import MissingPunch, create_correction
+from hub.reconcile.corrections import BrokenTerminalDay, MissingPunch, create_correction
+from hub.reconcile.records import ReviewIn, review_activity
 from hub.registry.errors import RegistryError
 from hub.registry.schemas import EnrollmentIn
 from hub.registry.service import create_enrollment, get_employee
@@ -58,6 +60,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+REVIEW_ACTIONS = [a.value for a in ReviewAction]
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
@@ -225,6 +228,26 @@ async def terminals(request: Request, user: User) -> HTMLResponse:
     return render(request, "terminals.html", context, user=user)
 
 
+@router.post("/terminals/{serial}/broken-day")
+async def broken_day(request: Request, serial: str, user: Writer) -> RedirectResponse:
+    """The terminal was out of order that day: everyone enrolled on it gets their schedule's times (a correction,
+    reason required, audited and recomputed at once)."""
+    form = await request.form()
+    async with sessions(request)() as db:
+        try:
+            data = BrokenTerminalDay(
+                kind="broken_terminal_day",
+                terminal_sn=serial,
+                day=date.fromisoformat(str(form.get("day", ""))),
+                reason=str(form.get("reason", "")),
+            )
+            made = await create_correction(db, data, user.actor)
+        except (RegistryError, ValidationError, ValueError) as exc:
+            return _back("/dashboard/terminals", error=_problem(exc))
+    t = translator(chosen_language(request.cookies.get(COOKIE)))
+    return _back("/dashboard/terminals", notice=t("terminals.broken_saved", serial=serial, day=made.day))
+
+
 # --- exceptions ---------------------------------------------------------------------------------------------
 
 
@@ -301,14 +324,17 @@ async def employees(request: Request, user: User, q: str = "") -> HTMLResponse:
 
 
 @router.get("/employees/{nip}")
-async def employee(request: Request, nip: str, user: User, month: str | None = None) -> HTMLResponse:
+async def employee(
+    request: Request, nip: str, user: User, month: str | None = None, at: str | None = None
+) -> HTMLResponse:
     year, number = _month(month, _today(request))
     async with sessions(request)() as db:
         try:
             view = await views.employee_month(db, nip, year, number)
         except RegistryError as exc:
             return render(request, "error.html", {"message": exc.message}, user=user, status_code=exc.status)
-    return render(request, "employee.html", {"view": view, "month": f"{year:04d}-{number:02d}"}, user=user)
+    context = {"view": view, "month": f"{year:04d}-{number:02d}", "at": at or "", "review_actions": REVIEW_ACTIONS}
+    return render(request, "employee.html", context, user=user)
 
 
 @router.post("/employees/{nip}/corrections")
@@ -330,6 +356,22 @@ async def correct(request: Request, nip: str, user: Writer) -> RedirectResponse:
             return _back(page, month=month or None, error=_problem(exc))
     t = translator(chosen_language(request.cookies.get(COOKIE)))
     return _back(page, month=month or None, notice=t("employee.corrected"))
+
+
+@router.post("/employees/{nip}/activities/{activity_id}/review")
+async def review(request: Request, nip: str, activity_id: int, user: Writer) -> RedirectResponse:
+    """The supervisor's review through the activity service (audited; the day is marked for recompute)."""
+    form = await request.form()
+    month = str(form.get("month", "")) or None
+    page = f"/dashboard/employees/{nip}"
+    async with sessions(request)() as db:
+        try:
+            data = ReviewIn(action=ReviewAction(str(form.get("action", ""))), comment=str(form.get("comment", "")))
+            await review_activity(db, activity_id, data, user.actor)
+        except (RegistryError, ValidationError, ValueError) as exc:
+            return _back(page, month=month, error=_problem(exc))
+    t = translator(chosen_language(request.cookies.get(COOKIE)))
+    return _back(page, month=month, notice=t("employee.reviewed"))
 
 
 # --- recaps -------------------------------------------------------------------------------------------------

@@ -257,6 +257,10 @@ async def test_an_operator_reads_the_board_maps_a_pin_and_corrects_a_day(
     await expect(page.locator("#corrections")).to_contain_text("user:operator")
     await expect(page.locator('#days tr[data-day="2026-11-24"]')).to_contain_text("16:05")
     await _shot(page, hub.store, "07-employee-corrected")
+    review = page.locator("#activities .review-form").first
+    await review.locator("select[name=action]").select_option("approve")
+    await review.locator("button[type=submit]").click()
+    await expect(page.locator("#activities .review-state").first).to_have_text("approved")
 
     # Recaps by unit: the export links and the feed status, unavailable until the feed is wired in.
     await page.goto(f"/dashboard/recaps?unit=BKPSDM&month={MONTH}")

@@ -183,3 +183,36 @@ def test_the_catalogue_has_every_phrase_in_both_languages() -> None:
 async def test_sign_in_refuses_a_form_without_its_cookie_token(client: httpx.AsyncClient) -> None:
     forged = await client.post("/dashboard/login", data={"username": "operator", "password": PASSWORD, "csrf": "x"})
     assert forged.status_code == 403
+
+
+async def test_reviewing_an_activity_goes_through_the_activity_service(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    await sign_in(client, "operator")
+    page = (await client.get(f"/dashboard/employees/{BUDI}?month={MONTH}")).text
+    assert 'class="pill review-state">submitted<' in page
+    activity = int(page.split('data-activity="')[1].split('"')[0])
+    token = csrf_of(page)
+    url = f"/dashboard/employees/{BUDI}/activities/{activity}/review"
+    refused = await client.post(url, data={"csrf": token, "action": "reject", "comment": ""})
+    assert "error=" in refused.headers["location"]  # a rejection needs a comment
+    done = await client.post(url, data={"csrf": token, "action": "approve", "month": MONTH})
+    assert "notice=" in done.headers["location"]
+    page = (await client.get(f"/dashboard/employees/{BUDI}?month={MONTH}")).text
+    assert 'class="pill review-state">approved<' in page
+    assert await _count(engine, AuditEntry, AuditEntry.entity == "activity", AuditEntry.actor == "user:operator") == 1
+
+
+async def test_a_broken_terminal_day_gives_the_enrolled_their_schedule(client: httpx.AsyncClient) -> None:
+    await sign_in(client, "operator")
+    board = (await client.get(PAGES[0])).text
+    assert 'data-count="not_yet_in">2<' in board
+    token = csrf_of((await client.get("/dashboard/terminals")).text)
+    done = await client.post(
+        "/dashboard/terminals/T1/broken-day",
+        data={"csrf": token, "day": str(DAY), "reason": "mati listrik sepanjang hari"},
+    )
+    assert "notice=" in done.headers["location"], done.headers["location"]
+    board = (await client.get(PAGES[0])).text
+    assert 'data-count="not_yet_in">1<' in board  # Siti (enrolled on T1) is present; Ani has no enrollment yet
+    assert 'data-count="in">2<' in board
