@@ -146,6 +146,56 @@ def revoke_token(name: Annotated[str, typer.Argument()], config: ConfigOption = 
     _run(_with_session(settings, main))
 
 
+@app.command("create-user")
+def create_user(
+    username: Annotated[str, typer.Argument(help="The name to sign in to the dashboard with")],
+    role: Annotated[str, typer.Option(help="admin, operator or viewer (the API's roles)")],
+    display_name: Annotated[str, typer.Option(help="Shown in the dashboard; the username when empty")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin (scripts)")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Create a dashboard user; asks for the password twice (at least 10 characters)."""
+    import sys
+
+    settings = _settings(config)
+    from hub.access import Role
+    from hub.users import USER_ROLES
+
+    if role not in {r.value for r in USER_ROLES}:
+        typer.echo(f"unknown role {role!r}: choose {', '.join(r.value for r in USER_ROLES)}", err=True)
+        raise typer.Exit(2)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+    async def main(db: Any) -> int:
+        from hub.users import create_user as create
+
+        user = await create(db, username, password, Role(role), f"cli:{getpass.getuser()}", display_name)
+        typer.echo(f"user {user.username!r} ({user.role.value}) created")
+        return 0
+
+    _run(_with_session(settings, main))
+
+
+@app.command("disable-user")
+def disable_user(username: Annotated[str, typer.Argument()], config: ConfigOption = None) -> None:
+    """Disable a dashboard user: their sign-ins are refused and open sessions end at once."""
+    settings = _settings(config)
+
+    async def main(db: Any) -> int:
+        from hub.users import disable_user as disable
+
+        user = await disable(db, username, f"cli:{getpass.getuser()}")
+        typer.echo(f"user {user.username!r} disabled at {user.disabled_at}")
+        return 0
+
+    _run(_with_session(settings, main))
+
+
 def _import(kind: str, csv_file: Path, config: Path | None, apply: bool) -> None:
     settings = _settings(config)
     text = csv_file.read_text(encoding="utf-8-sig")

@@ -8,6 +8,7 @@ import socket
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -126,6 +127,23 @@ class RecomputeSettings(_Section):
     )
 
 
+class DashboardSettings(_Section):
+    time_zone: str = Field(
+        default="Asia/Jakarta",
+        description="IANA zone whose calendar date is 'today' on the Today page (Asia/Jakarta, Asia/Makassar, ...)",
+    )
+    session_hours: float = Field(default=12, gt=0, le=24 * 30, description="A sign-in lasts this long")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {zone!r}") from None
+        return zone
+
+
 class HubSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -140,6 +158,7 @@ class HubSettings(BaseSettings):
     api: ApiSettings = ApiSettings()
     ekinerja: EkinerjaSettings = EkinerjaSettings()
     recompute: RecomputeSettings = RecomputeSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @classmethod
     def settings_customise_sources(
