@@ -146,14 +146,69 @@ def revoke_token(name: Annotated[str, typer.Argument()], config: ConfigOption = 
     _run(_with_session(settings, main))
 
 
+@app.command("create-user")
+def create_user(
+    username: Annotated[str, typer.Argument(help="The name to sign in to the dashboard with")],
+    role: Annotated[str, typer.Option(help="admin, operator or viewer (the API's roles)")],
+    display_name: Annotated[str, typer.Option(help="Shown in the dashboard; the username when empty")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin (scripts)")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Create a dashboard user; asks for the password twice (at least 10 characters)."""
+    import sys
+
+    settings = _settings(config)
+    from hub.access import Role
+    from hub.users import USER_ROLES
+
+    if role not in {r.value for r in USER_ROLES}:
+        typer.echo(f"unknown role {role!r}: choose {', '.join(r.value for r in USER_ROLES)}", err=True)
+        raise typer.Exit(2)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+    async def main(db: Any) -> int:
+        from hub.users import create_user as create
+
+        user = await create(db, username, password, Role(role), f"cli:{getpass.getuser()}", display_name)
+        typer.echo(f"user {user.username!r} ({user.role.value}) created")
+        return 0
+
+    _run(_with_session(settings, main))
+
+
+@app.command("disable-user")
+def disable_user(username: Annotated[str, typer.Argument()], config: ConfigOption = None) -> None:
+    """Disable a dashboard user: their sign-ins are refused and open sessions end at once."""
+    settings = _settings(config)
+
+    async def main(db: Any) -> int:
+        from hub.users import disable_user as disable
+
+        user = await disable(db, username, f"cli:{getpass.getuser()}")
+        typer.echo(f"user {user.username!r} disabled at {user.disabled_at}")
+        return 0
+
+    _run(_with_session(settings, main))
+
+
 def _import(kind: str, csv_file: Path, config: Path | None, apply: bool) -> None:
     settings = _settings(config)
     text = csv_file.read_text(encoding="utf-8-sig")
 
     async def main(db: Any) -> int:
+        from hub.reconcile.activity_import import import_activities
         from hub.registry import csv_import
 
-        run_import = csv_import.import_employees if kind == "employees" else csv_import.import_enrollments
+        run_import = {
+            "employees": csv_import.import_employees,
+            "enrollments": csv_import.import_enrollments,
+            "activities": import_activities,
+        }[kind]
         report = await run_import(db, text, f"cli:{getpass.getuser()}", dry_run=not apply)
         verb = "would " if report.dry_run else ""
         typer.echo(
@@ -187,6 +242,16 @@ def import_enrollments(
 ) -> None:
     """Import enrollments (terminal_sn, pin, nip, valid_from, valid_to) from CSV; dry run by default."""
     _import("enrollments", csv_file, config, apply)
+
+
+@app.command("import-activities")
+def import_activities(
+    csv_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    config: ConfigOption = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Write the valid rows (default: dry run)")] = False,
+) -> None:
+    """Import activity entries from an e-Kinerja CSV export; idempotent by its id column; dry run by default."""
+    _import("activities", csv_file, config, apply)
 
 
 async def _with_session(settings: "HubSettings", work: Any) -> int:
@@ -231,10 +296,14 @@ def recompute(
 
     async def main(db: Any) -> int:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from sqlalchemy.ext.asyncio import AsyncEngine
 
-        from hub.reconcile.queue import process_pending
-        from hub.reconcile.service import recompute_range
+        from hub.reconcile.queue import PENDING_LEASE, run_pending
+        from hub.reconcile.service import RecomputeStats, recompute_range
+        from hub.store.lease import current_holder, holder_name
 
+        engine = db.bind
+        assert isinstance(engine, AsyncEngine)
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
         ) as progress:
@@ -243,12 +312,18 @@ def recompute(
             def step(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
+            stats: RecomputeStats | None
             if pending:
-                stats = await process_pending(db, progress=step)
+                stats = await run_pending(engine, holder_name("recompute --pending"), progress=step)
             else:
                 assert first is not None
                 assert last is not None
                 stats = await recompute_range(db, first, last, unit_code=unit, progress=step)
+        if stats is None:
+            other = await current_holder(engine, PENDING_LEASE)
+            who = f"{other[0]} (lease until {other[1]:%Y-%m-%d %H:%M:%S} UTC)" if other else "another process"
+            typer.echo(f"not started: {who} is processing the pending marks already", err=True)
+            return 3
         rate = stats.days / stats.seconds if stats.seconds else 0.0
         typer.echo(
             f"{stats.employees} employees, {stats.days} days ({stats.inserted} new, {stats.changed} changed, "

@@ -8,6 +8,7 @@ import socket
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -112,6 +113,37 @@ class EkinerjaSettings(_Section):
         return self
 
 
+class RecomputeSettings(_Section):
+    automatic: bool = Field(
+        default=True,
+        description="`hub run` processes the days marked for recompute by itself (late punches, registry changes)",
+    )
+    interval_seconds: float = Field(default=60.0, gt=0, le=86_400, description="Pause between two passes")
+    lease_seconds: float = Field(
+        default=300.0,
+        ge=1,
+        le=86_400,
+        description="How long a dead pass's lease blocks other runs; renewed every third of it while alive",
+    )
+
+
+class DashboardSettings(_Section):
+    time_zone: str = Field(
+        default="Asia/Jakarta",
+        description="IANA zone whose calendar date is 'today' on the Today page (Asia/Jakarta, Asia/Makassar, ...)",
+    )
+    session_hours: float = Field(default=12, gt=0, le=24 * 30, description="A sign-in lasts this long")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {zone!r}") from None
+        return zone
+
+
 class HubSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -125,6 +157,8 @@ class HubSettings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     ekinerja: EkinerjaSettings = EkinerjaSettings()
+    recompute: RecomputeSettings = RecomputeSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @classmethod
     def settings_customise_sources(

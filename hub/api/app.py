@@ -17,6 +17,7 @@ from hub.api.routes import (
     dead_letters,
     employees,
     enrollments,
+    exceptions,
     exports,
     feed,
     liveness,
@@ -25,13 +26,15 @@ from hub.api.routes import (
     terminals,
     units,
 )
+from hub.dashboard.app import install as install_dashboard
+from hub.settings import DashboardSettings
 from hub.store.db import session_factory
 
 API_PREFIX = "/api/v1"
 PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz"})
 
 
-def create_app(engine: AsyncEngine) -> FastAPI:
+def create_app(engine: AsyncEngine, dashboard: DashboardSettings | None = None) -> FastAPI:
     app = FastAPI(
         title="presensi hub",
         version=version("presensi"),
@@ -42,9 +45,10 @@ def create_app(engine: AsyncEngine) -> FastAPI:
     app.state.sessions = session_factory(engine)
     errors.install(app)
     modules = (units, employees, terminals, enrollments, punches, liveness, dead_letters, access)
-    attendance_modules = (attendance, absences, activities, corrections, policies, calendars)
+    attendance_modules = (attendance, absences, activities, corrections, policies, calendars, exceptions)
     for module in (*modules, *attendance_modules, feed, exports):
         app.include_router(module.router, prefix=API_PREFIX)
+    install_dashboard(app, dashboard)  # server-rendered pages under /dashboard, outside the OpenAPI document
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -34,7 +34,7 @@ from hub.feed import outbox
 from hub.feed.records import DAILY, DUE, FeedStatus
 from hub.settings import EkinerjaSettings
 from hub.store.db import session_factory
-from hub.store.lease import LeaseHandle, current_holder, holder_id
+from hub.store.lease import LeaseHandle, current_holder, holder_name
 from hub.store.models import FeedRecord
 from presensi.ekinerja import SubmissionResult
 
@@ -79,7 +79,7 @@ class Dispatcher:
         self.settings = settings
         self.engine = engine
         self.sessions = session_factory(engine)
-        self.lease = LeaseHandle(engine, LEASE, holder or holder_id("dispatcher"), settings.lease_seconds)
+        self.lease = LeaseHandle(engine, LEASE, holder or holder_name("e-kinerja dispatcher"), settings.lease_seconds)
         self.max_batches = max_batches  # per send_once, so a large backlog does not starve the lease renewal
         self._last_prune: datetime | None = None
         self._stopping: asyncio.Event | None = None
@@ -321,7 +321,7 @@ async def feed_status(engine: AsyncEngine) -> FeedStatusReport:
                 select(func.min(FeedRecord.next_attempt_at)).where(FeedRecord.status == FeedStatus.RETRYING.value)
             )
         ).scalar_one()
-    holder, expires = await current_holder(engine, LEASE)
+    holder, expires = await current_holder(engine, LEASE) or (None, None)
     return FeedStatusReport(
         counts={s.value: counts.get(s.value, 0) for s in FeedStatus},
         oldest_open_at=_aware(oldest),

@@ -320,7 +320,7 @@ class ActivityRow(Base):
     """A daily activity entry with its review state."""
 
     __tablename__ = "activities"
-    __table_args__ = (Index(None, "nip", "day"),)
+    __table_args__ = (Index(None, "nip", "day"), Index(None, "external_id", unique=True))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     nip: Mapped[str] = mapped_column(ForeignKey("employees.nip", ondelete="RESTRICT"))
@@ -336,6 +336,9 @@ class ActivityRow(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    external_id: Mapped[str | None] = mapped_column(
+        String(100), doc="The entry's id in e-Kinerja: a CSV re-import updates the same row"
+    )
 
 
 class PolicyRow(Base):
@@ -512,3 +515,46 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str | None] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# --- dashboard ------------------------------------------------------------------------------------
+
+
+class HubUser(Base):
+    """A person who signs in to the dashboard; ``role`` is one of the API's roles. Only the argon2 hash is kept."""
+
+    __tablename__ = "hub_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class HubSession(Base):
+    """A signed-in dashboard session, kept server-side: the cookie holds a secret, the table its SHA-256."""
+
+    __tablename__ = "hub_sessions"
+
+    secret_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("hub_users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class DeadLetterResolution(Base):
+    """A dead letter an operator looked at and settled, with why; the dead letter itself is never edited."""
+
+    __tablename__ = "dead_letter_resolutions"
+
+    dead_letter_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("dead_letters.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    reason: Mapped[str] = mapped_column(Text)
+    resolved_by: Mapped[str] = mapped_column(String(100))
+    resolved_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -6,12 +6,14 @@ import io
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 
+import httpx
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.access import Role
+from hub.api.app import create_app
 from hub.reconcile.service import recompute_range
 from hub.store.db import session_factory
 from hub.store.models import AuditEntry, FeedRecord
@@ -201,3 +203,37 @@ async def test_a_formula_in_a_name_is_exported_as_text(engine: AsyncEngine, api:
     cell = book.worksheets[0]["B2"]
     assert cell.data_type == "s"
     assert str(cell.value).startswith("'=")
+
+
+async def test_the_dashboard_recaps_page_shows_the_feed_of_the_unit_and_month(engine: AsyncEngine, api: Api) -> None:
+    from hub.feed.months import close_month
+    from hub.feed.status import dashboard_status
+    from hub.users import create_user
+    from tests.hub.dashboard_kit import PASSWORD, sign_in
+
+    async with session_factory(engine)() as db:
+        await close_month(db, "2026-11", "token:admin", unit_code="BKPSDM.UMUM", today=date(2026, 12, 1))
+        first = (await db.execute(select(FeedRecord).order_by(FeedRecord.id).limit(1))).scalar_one()
+        first.status, first.last_error = "retrying", "HTTP 503: e-Kinerja is under maintenance"
+        await db.commit()
+        umum = await dashboard_status(db, "BKPSDM.UMUM", 2026, 11)
+        whole = await dashboard_status(db, "BKPSDM", 2026, 11)
+        october = await dashboard_status(db, "BKPSDM", 2026, 10)
+    assert umum["Rekap harian (daily)"] == "pending 30"  # Siti's 30 days
+    assert umum["Rekap bulanan (monthly)"] == "pending 1"
+    assert umum["Rekap tersimpan (recaps snapshotted)"] == "1 / 1"
+    assert str(umum["Bulan ditutup (month closed)"]).startswith("done, ")
+    assert whole["Rekap harian (daily)"] == "pending 59, retrying 1"  # the unit and the one below it
+    assert whole["Rekap tersimpan (recaps snapshotted)"] == "1 / 2"
+    assert whole["Galat terakhir (last error)"] == "HTTP 503: e-Kinerja is under maintenance"
+    assert october["Rekap harian (daily)"] == "-"
+
+    async with session_factory(engine)() as db:
+        await create_user(db, "operator", PASSWORD, Role.OPERATOR, "test", display_name="Operator")
+    transport = httpx.ASGITransport(app=create_app(engine))
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub") as browser:
+        await sign_in(browser, "operator")
+        page = await browser.get("/dashboard/recaps?unit=BKPSDM.UMUM&month=2026-11")
+    assert page.status_code == 200
+    assert "feed-unavailable" not in page.text
+    assert "<dd>pending 30</dd>" in page.text
