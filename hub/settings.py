@@ -9,13 +9,15 @@ import tomllib
 from contextvars import ContextVar
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from presensi.broker_security import require_secure_broker
 
 ENV_PREFIX = "PRESENSI_HUB_"
 ENV_NESTED_DELIMITER = "__"
@@ -48,11 +50,22 @@ class DatabaseSettings(_Section):
         return url
 
 
+class MqttTlsSettings(_Section):
+    ca_file: Path | None = Field(default=None, description="The CA that signed the broker's certificate")
+    cert_file: Path | None = Field(default=None, description="A client certificate, if the broker asks for one")
+    key_file: Path | None = None
+    insecure: bool = Field(default=False, description="Skip the hostname check (test brokers only)")
+
+
 class MqttSettings(_Section):
     host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
+    port: int = Field(default=8883, ge=1, le=65535)
     username: str | None = None
-    password: str | None = None
+    password: SecretStr | None = Field(default=None, description="Better in PRESENSI_HUB_MQTT__PASSWORD")
+    tls: MqttTlsSettings | None = None
+    allow_insecure: bool = Field(
+        default=False, description="Connect without a login or TLS: private test brokers only, never in production"
+    )
     client_id: str = Field(
         default_factory=lambda: f"presensi-hub-{socket.gethostname()}",
         min_length=1,
@@ -62,6 +75,19 @@ class MqttSettings(_Section):
     group: str = Field(default="presensi-ingest", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     session_expiry_seconds: int = Field(default=86_400, ge=0)
     keepalive_seconds: int = Field(default=30, ge=5, le=3600)
+
+    def require_secure(self, config_file: Path | str | None = None) -> None:
+        """Raise InsecureBroker unless the connection has a login and TLS (or ``allow_insecure`` is set)."""
+        require_secure_broker(
+            section="mqtt",
+            username=self.username,
+            has_password=self.password is not None and bool(self.password.get_secret_value()),
+            has_tls=self.tls is not None,
+            allow_insecure=self.allow_insecure,
+            host=self.host,
+            port=self.port,
+            config_file=config_file,
+        )
 
 
 class IngestSettings(_Section):
