@@ -20,6 +20,7 @@ from pydantic_settings import (
 from presensi.broker_security import require_secure_broker
 
 ENV_PREFIX = "PRESENSI_HUB_"
+FAILED_AUTH_LIMIT = "20/minute"
 ENV_NESTED_DELIMITER = "__"
 
 _config_file: ContextVar[Path | None] = ContextVar("_config_file", default=None)
@@ -104,6 +105,19 @@ class IngestSettings(_Section):
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    failed_auth_limit: str = Field(
+        default=FAILED_AUTH_LIMIT,
+        description="Unknown or revoked bearer tokens allowed per client address in a moving window "
+        "('20/minute', '100/hour'); beyond it every token from that address is answered 429 until the window passes",
+    )
+
+    @field_validator("failed_auth_limit")
+    @classmethod
+    def _parsable_limit(cls, value: str) -> str:
+        from limits import parse
+
+        parse(value)  # raises ValueError naming what it could not read
+        return value
 
 
 class HubSettings(BaseSettings):
