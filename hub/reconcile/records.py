@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.attendance.absence import AbsenceKind, ApprovalStatus
@@ -170,6 +170,13 @@ class HolidayImport(BaseModel):
     errors: list[str]
 
 
+class HolidaySet(BaseModel):
+    """What an import replaced (before) or wrote (after), for the audit trail."""
+
+    source: str
+    holidays: list[HolidayOut]
+
+
 async def import_holidays(
     session: AsyncSession, actor: str, *, csv_text: str | None = None, year: int | None = None
 ) -> HolidayImport:
@@ -184,13 +191,25 @@ async def import_holidays(
             holidays = bundled_calendar(year or 2026).holidays
         except FileNotFoundError:
             raise NotFound(f"no bundled holiday calendar for {year}", field="year") from None
+    source = "csv" if csv_text is not None else f"bundled {year or 2026}"
+    replaced: list[HolidayOut] = []
     for h in holidays:
         row = await session.get(HolidayRow, (h.day, h.kind.value))
         if row is None:
             session.add(HolidayRow(day=h.day, kind=h.kind.value, name=h.name))
         else:
+            replaced.append(HolidayOut(day=row.day, kind=row.kind, name=row.name))
             row.name = h.name
-    audit.record(session, actor=actor, action="import", entity="holiday", key=str(len(holidays)))
+    written = [HolidayOut(day=h.day, kind=h.kind.value, name=h.name) for h in holidays]
+    audit.record(
+        session,
+        actor=actor,
+        action="import",
+        entity="holiday",
+        key=str(len(holidays)),
+        before=HolidaySet(source=source, holidays=replaced) if replaced else None,
+        after=HolidaySet(source=source, holidays=written),
+    )
     await commit(session)
     return HolidayImport(imported=len(holidays), errors=[])
 
@@ -481,8 +500,25 @@ async def upload_policy(
 
 
 async def _activate(session: AsyncSession, row: PolicyRow, actor: str) -> None:
-    """One policy id is in force at a time: activating a version of another policy retires the old one's."""
-    await session.execute(update(PolicyRow).where(PolicyRow.policy_id != row.policy_id).values(active=False))
+    """One policy id is in force at a time: activating a version of another policy retires the old one's.
+
+    Each row whose ``active`` changes is audited with its state before and after, the retired ones too."""
+    retired = (
+        await session.execute(select(PolicyRow).where(PolicyRow.policy_id != row.policy_id, PolicyRow.active))
+    ).scalars()
+    for old in retired.all():
+        before = PolicyOut.model_validate(old)
+        old.active = False
+        audit.record(
+            session,
+            actor=actor,
+            action="update",
+            entity="policy",
+            key=f"{old.policy_id}@{old.version}",
+            before=before,
+            after=PolicyOut.model_validate(old),
+        )
+    before = PolicyOut.model_validate(row)
     row.active = True
     await session.flush()
     await mark_everyone(session, row.effective_from, "policy")
@@ -492,6 +528,7 @@ async def _activate(session: AsyncSession, row: PolicyRow, actor: str) -> None:
         action="update",
         entity="policy",
         key=f"{row.policy_id}@{row.version}",
+        before=before,
         after=PolicyOut.model_validate(row),
     )
 
