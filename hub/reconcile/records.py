@@ -19,7 +19,7 @@ from hub.reconcile.marks import mark_employee, mark_everyone
 from hub.reconcile.service import activity_of
 from hub.registry import audit
 from hub.registry.errors import Conflict, NotFound, RegistryError
-from hub.registry.schemas import NipText, UnitCode, Zone
+from hub.registry.schemas import NipText, UnitCode, Zone, refuse_nul
 from hub.registry.service import commit
 from hub.store.models import (
     AbsenceRow,
@@ -50,6 +50,8 @@ def _now() -> datetime:
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    _no_nul = model_validator(mode="before")(refuse_nul)
 
 
 class _Out(BaseModel):
