@@ -59,6 +59,7 @@ async def running_hub(store: Store, broker: MosquittoBroker, tmp_path: Path) -> 
     config.write_text(
         f'[database]\nurl = "{store.database.url}"\n{schema}'
         f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\nclient_id = "hub-dashboard-test"\n'
+        "allow_insecure = true\n"
         f'[api]\nhost = "127.0.0.1"\nport = {port}\n'
         '[dashboard]\ntime_zone = "Asia/Jakarta"\nsession_hours = 1\n',
         encoding="utf-8",

@@ -70,7 +70,7 @@ def _config(tmp_path: Path, name: str, url: str, broker: MosquittoBroker, receiv
     config = tmp_path / f"{name}.toml"
     config.write_text(
         f'[database]\nurl = "{url}"\n'
-        f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\nclient_id = "hub-{name}"\n'
+        f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\nclient_id = "hub-{name}"\nallow_insecure = true\n'
         f"[api]\nport = {free_port()}\n"
         f'[ekinerja]\nurl = "{receiver.url}"\ntoken = "{TOKEN}"\nbatch_size = 3\npoll_seconds = 0.2\n'
         "first_backoff_seconds = 0.1\nmax_backoff_seconds = 0.5\ntimeout_seconds = 2\nlease_seconds = 10\n"
