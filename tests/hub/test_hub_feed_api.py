@@ -232,8 +232,16 @@ async def test_the_dashboard_recaps_page_shows_the_feed_of_the_unit_and_month(en
         await create_user(db, "operator", PASSWORD, Role.OPERATOR, "test", display_name="Operator")
     transport = httpx.ASGITransport(app=create_app(engine))
     async with httpx.AsyncClient(transport=transport, base_url="http://hub") as browser:
+        # The page's download links work with the dashboard session (no bearer token), and only with it.
+        anonymous = await browser.get("/dashboard/exports/recaps.csv?unit=BKPSDM.UMUM&month=2026-11")
+        assert (anonymous.status_code, anonymous.headers["location"].split("?")[0]) == (303, "/dashboard/login")
         await sign_in(browser, "operator")
         page = await browser.get("/dashboard/recaps?unit=BKPSDM.UMUM&month=2026-11")
+        assert 'href="/dashboard/exports/recaps.xlsx?unit=BKPSDM.UMUM&amp;month=2026-11"' in page.text
+        download = await browser.get("/dashboard/exports/recaps.xlsx?unit=BKPSDM.UMUM&month=2026-11")
     assert page.status_code == 200
     assert "feed-unavailable" not in page.text
     assert "<dd>pending 30</dd>" in page.text
+    assert download.status_code == 200
+    rows = list(load_workbook(io.BytesIO(download.content), read_only=True).worksheets[0].iter_rows(values_only=True))
+    assert [row[0] for row in rows] == ["nip", SITI]
