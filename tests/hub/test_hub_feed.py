@@ -23,6 +23,7 @@ from hub.store.models import AttendanceDayRow, FeedRecord, Lease
 from presensi.ekinerja import DailyAttendance, MonthlyRecap
 from simulators.ekinerja.receiver import ReceiverMode, ReceiverServer
 from tests.hub.attendance_kit import BUDI, SITI, deliver, seeded
+from tests.hub.hub_testkit import Store
 
 TOKEN = "rahasia-ekinerja"
 MON, SUN = date(2026, 11, 2), date(2026, 11, 8)
@@ -429,3 +430,29 @@ async def test_a_round_gives_up_after_three_failed_batches_and_tries_each_record
     statuses = [(r.status, r.attempts) for r in await _records(engine)]
     assert statuses.count(("retrying", 1)) == 6
     assert statuses.count(("pending", 0)) == DAYS_IN_WEEK - 6
+
+
+async def test_records_queued_before_0006_keep_their_payload(store: Store) -> None:
+    from sqlalchemy import text
+
+    from hub.store.db import create_engine
+    from hub.store.migrate import upgrade
+
+    engine = create_engine(store.database)
+    try:
+        await upgrade(engine, "0005")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO feed_records (idempotency_key, kind, record_key, version, nip, unit_code, month, "
+                    "payload, status, attempts, created_at, next_attempt_at) VALUES ('daily:x:2026-11-02:v1', "
+                    "'daily', 'x:2026-11-02', 1, 'x', 'U', '2026-11', '{\"key\": \"x:2026-11-02\"}', 'pending', 0, "
+                    ":now, :now)"
+                ),
+                {"now": datetime(2026, 11, 3, tzinfo=UTC)},
+            )
+        await upgrade(engine)
+        (record,) = await _records(engine)
+        assert (record.day, record.payload) == (None, {"key": "x:2026-11-02"})
+    finally:
+        await engine.dispose()
