@@ -115,9 +115,10 @@ class Dispatcher:
                         report.errors.append("lost the dispatcher lease")
                         break
                     report.batches += 1
-                    before = report.retrying
+                    retrying, sent = report.retrying, report.sent
                     await self._send(client, due, report)
-                    failed_in_a_row = failed_in_a_row + 1 if report.retrying > before and not report.sent else 0
+                    failed = report.retrying > retrying and report.sent == sent  # this batch: nothing went through
+                    failed_in_a_row = failed_in_a_row + 1 if failed else 0
                     if failed_in_a_row >= GIVE_UP_ROUND_AFTER:
                         break  # the receiver is down: leave the rest for the next round instead of hammering it
         finally:
