@@ -32,8 +32,8 @@ async def _seed(engine: Any) -> int:
     from hub.registry.schemas import TerminalIn, UnitIn
     from hub.store.db import session_factory
     from hub.store.models import Employee, Enrollment
-    from tests.hub.attendance_kit import NATIONAL_FIVE_DAY, deliver_records, preset_text
     from presensi.contract import PunchFlag
+    from tests.hub.attendance_kit import NATIONAL_FIVE_DAY, deliver_records, preset_text
     from tests.hub.hub_testkit import punch
 
     now = datetime.now(UTC)
