@@ -18,6 +18,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError
 
 from hub.api.app import create_app
+from hub.feed.dispatcher import Dispatcher
 from hub.ingest.worker import IngestWorker
 from hub.reconcile.queue import run_pending
 from hub.reconcile.service import RecomputeStats
@@ -116,10 +117,17 @@ async def serve(settings: HubSettings, *, api: bool, client_id: str, migrate: bo
         worker = IngestWorker(settings, engine, client_id=client_id)
         stopping = asyncio.Event()
         tasks = [asyncio.create_task(worker.run(), name="ingest")]
+        if api and settings.ekinerja.url is not None:
+            # Every `hub run` process starts one; the store lease lets only one of them send at a time.
+            dispatcher = Dispatcher(settings.ekinerja, engine)
+            tasks.append(asyncio.create_task(dispatcher.run(stopping), name="ekinerja-dispatcher"))
         server: _Server | None = None
         if api:
             config = uvicorn.Config(
-                create_app(engine), host=settings.api.host, port=settings.api.port, log_level="info"
+                create_app(engine, settings.dashboard, failed_auth_limit=settings.api.failed_auth_limit),
+                host=settings.api.host,
+                port=settings.api.port,
+                log_level="info",
             )
             server = _Server(config)
             tasks.append(asyncio.create_task(server.serve(), name="api"))

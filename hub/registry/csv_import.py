@@ -68,15 +68,20 @@ def csv_records(text: str, aliases: dict[str, str], required: set[str]) -> Itera
     if not first_line:
         raise CsvFormatError("the file is empty: expected a header row")
     delimiter = max(",;\t", key=first_line.count)
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = [aliases.get(h.strip().lower(), h.strip().lower()) for h in next(reader)]
-    missing = required - set(header)
-    if missing:
-        raise CsvFormatError(f"missing column(s) {', '.join(sorted(missing))}", {"header": header})
-    for number, values in enumerate(reader, start=2):
-        if not any(v.strip() for v in values):
-            continue
-        yield number, {name: value.strip() for name, value in zip(header, values, strict=False) if name}
+    # newline="": the csv module then reads \n, \r\n and a lone \r (old Mac exports) as line ends itself.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = [aliases.get(h.strip().lower(), h.strip().lower()) for h in next(reader)]
+        missing = required - set(header)
+        if missing:
+            raise CsvFormatError(f"missing column(s) {', '.join(sorted(missing))}", {"header": header})
+        for number, values in enumerate(reader, start=2):
+            if not any(v.strip() for v in values):
+                continue
+            yield number, {name: value.strip() for name, value in zip(header, values, strict=False) if name}
+    except csv.Error as exc:
+        # e.g. a field past the csv module's 128 KiB limit: no real export has one, so the file is refused.
+        raise CsvFormatError(f"line {reader.line_num}: not readable as CSV: {exc}") from None
 
 
 def _prepare(row: dict[str, str], dates: frozenset[str]) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
