@@ -10,6 +10,7 @@ totals), ``preview_policy`` for the month (every employee, twice recapped), and 
 """
 
 import asyncio
+import os
 import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -143,6 +144,7 @@ async def _measure(database: dict[str, Any]) -> dict[str, float | int]:
 
 def run() -> str:
     kinds = ["sqlite"] + (["postgres"] if postgres_reachable() else [])
+    load = os.getloadavg()[0]  # the machine is shared: figures under load are not the machine's best
     rows = []
     for kind in kinds:
         with Store(kind) as store:
@@ -164,6 +166,8 @@ def run() -> str:
             "`list_exceptions` for the month (totals of all six kinds + the first page of 100), "
             f"`preview_policy` for the month, and an e-Kinerja CSV of {ACTIVITY_ROWS:,} activity rows "
             "(dry run / real run / the same file again).",
+            "",
+            f"Load average (1 min) when the run started: {load:.1f} on {os.cpu_count()} cores.",
             "",
             "| store | recompute | exceptions (total, time) | preview | activity import dry / apply / again |",
             "|---|---|---|---|---|",
