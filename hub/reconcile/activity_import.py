@@ -18,7 +18,7 @@ from hub.reconcile.marks import mark_employee
 from hub.reconcile.records import ActivityIn, ActivityOut
 from hub.registry import audit
 from hub.registry.csv_import import ImportReport, csv_records, run_import
-from hub.registry.errors import NotFound, RegistryError
+from hub.registry.errors import Conflict, NotFound, RegistryError
 from hub.store.models import ActivityRow, Employee
 
 # The export's headers (English as ``hub.attendance.activity.CSV_COLUMNS``, or Indonesian) -> field names.
@@ -42,6 +42,9 @@ ACTIVITY_ALIASES = {
 }
 REQUIRED = {"external_id", "nip", "day", "start", "end", "description", "norm_minutes"}
 IN_CHUNK = 1000  # values per IN list
+# As in the review state machine (hub.attendance.activity.TRANSITIONS): figures already fed on never change
+# under a recap, so an import does not rewrite an approved or rejected entry either.
+FINAL = frozenset({ActivityStatus.APPROVED.value, ActivityStatus.REJECTED.value})
 FLUSH_EVERY = 500  # new rows written per flush
 COMPARED = ("nip", "day", "start", "end", "description", "rhk_ref", "norm_minutes", "volume")
 
@@ -124,6 +127,11 @@ async def import_activities(session: AsyncSession, text: str, actor: str, *, dry
         if all(getattr(row, name) == value for name, value in wanted.items()):
             report.unchanged += 1
             return
+        if row.status in FINAL:
+            raise Conflict(
+                f"the entry is {row.status}, which is final: e-Kinerja must send a corrected entry under a new id",
+                field="external_id",
+            )
         for name, value in wanted.items():
             setattr(row, name, value)
         row.updated_at = now
