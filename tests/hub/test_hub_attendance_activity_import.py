@@ -106,7 +106,9 @@ async def test_dry_run_import_and_idempotent_reimport(engine: AsyncEngine, api: 
     changed = corrected.replace("Menyusun laporan,RHK-1,60,2,approved", "Menyusun laporan,RHK-1,60,5,approved")
     refused = await _import(api, changed, dry_run=False)
     assert (refused["updated"], refused["unchanged"]) == (0, 1)
-    final = [r for r in refused["rejected"] if r["row"] == 2]  # type: ignore[union-attr]
+    rejected = refused["rejected"]
+    assert isinstance(rejected, list)
+    final = [r for r in rejected if r["row"] == 2]
     assert [(r["column"], r["value"]) for r in final] == [("external_id", "EK-1")]
     assert "approved, which is final" in final[0]["reason"]
     assert (await _activities(engine))["EK-1"].volume == 2
