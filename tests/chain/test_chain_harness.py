@@ -1,0 +1,102 @@
+"""The chain harness over real processes: the configs it writes are valid, the simulator's journal keys
+match the keys the hub stores, and an edge killed with SIGKILL mid-run and started again loses nothing."""
+
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edge.config import EdgeSettings
+from hub.settings import load_settings
+from simulators.chain import Chain, ChainSpec
+from simulators.chain.configs import mosquitto_acl, plan_broker
+from simulators.zk.terminal import Terminal
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
+    """Four terminals in two zones, two edges behind proxies, broker logins and ACL on, a fast clock."""
+    spec = ChainSpec(
+        terminals=4, employees=40, speed=3000, proxy=True, run_dir=tmp_path_factory.mktemp("chain") / "run"
+    )
+    with Chain(spec) as running:
+        yield running
+
+
+def test_the_written_configs_are_what_hub_and_edge_accept(chain: Chain) -> None:
+    hub = load_settings(chain.hub_config_path)
+    assert (hub.mqtt.username, hub.database.url) == ("hub", chain.store_url)
+    for edge_id in chain.edges:
+        raw = tomllib.loads(chain.edge_config_path(edge_id).read_text())
+        edge = EdgeSettings(**raw)
+        assert edge.broker.username == edge_id
+        assert edge.broker.port == chain.proxy(edge_id).port
+        assert {t.name for t in edge.terminals} == {s for s, e in chain.edge_of.items() if e == edge_id}
+    assert {t.zone for t in chain.terminals} == {"Asia/Jakarta", "Asia/Makassar"}
+
+
+def test_punches_made_are_stored_under_the_same_keys(chain: Chain) -> None:
+    chain.wait_until_stored(60)
+    deadline = time.monotonic() + 60
+    while chain.tally().made < 20 and time.monotonic() < deadline:
+        time.sleep(1)
+    tally = chain.wait_until_stored(60)
+    assert tally.made >= 20, tally.as_dict()
+    assert tally.complete, tally.as_dict()
+    chain.check_running()
+
+
+def test_an_edge_killed_with_sigkill_and_restarted_loses_nothing(chain: Chain) -> None:
+    edge = chain.edges["edge-1"]
+    before = chain.tally().made
+    for _ in range(3):
+        time.sleep(1.5)
+        edge.kill()
+        time.sleep(0.5)  # punches keep coming at the terminals while the edge is down
+        edge.start()
+    edge.wait_for("connected to broker", 30)
+    deadline = time.monotonic() + 60
+    while chain.tally().made <= before and time.monotonic() < deadline:
+        time.sleep(1)
+    tally = chain.wait_until_stored(90)
+    assert tally.made > before
+    assert tally.complete, tally.as_dict()
+    assert edge.kills == 3
+
+
+def test_a_network_cut_through_the_proxy_is_recovered(chain: Chain) -> None:
+    chain.cut("edge-2", "blackhole")
+    time.sleep(4)
+    chain.restore("edge-2")
+    chain.cut("edge-2", "reset")
+    time.sleep(2)
+    chain.restore("edge-2")
+    tally = chain.wait_until_stored(90)
+    assert tally.complete, tally.as_dict()
+
+
+def test_the_acl_confines_each_edge_to_its_own_topics() -> None:
+    acl = mosquitto_acl()
+    assert "pattern write presensi/v1/edge/%u/punches" in acl
+    assert "pattern read presensi/v1/edge/%u/ack" in acl
+    plan = plan_broker("127.0.0.1", 1883, auth=True, edge_ids=["edge-1", "edge-2"])
+    assert plan.login_for("edge-1") != plan.login_for("edge-2")
+    assert plan_broker("127.0.0.1", 1883, auth=False, edge_ids=["edge-1"]).login_for("edge-1") is None
+
+
+def test_enrolling_many_users_keeps_uids_and_pins_consistent(tmp_path: Path) -> None:
+    terminal = Terminal("T1", user_capacity=70_000)
+    for n in range(20_000):  # the roster of a big office: linear, not quadratic, in the number enrolled
+        terminal.add_user(str(100_000 + n))
+    assert terminal.user_by_pin("100000") is not None
+    assert terminal.add_user("100000").uid == 1
+    assert terminal.delete_user(5)
+    assert terminal.user_by_pin("100004") is None
+    assert terminal.add_user("999999").uid == 5  # the freed slot is used again
+    assert len({u.uid for u in terminal.users()}) == len(terminal.users()) == 20_000
+    terminal.save(tmp_path / "t.json")
+    loaded = Terminal.load(tmp_path / "t.json")
+    assert loaded.user_by_pin("999999") is not None
+    assert loaded.add_user("555555").uid == 20_001
