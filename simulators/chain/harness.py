@@ -230,6 +230,8 @@ class Chain:
 
     def _start(self) -> None:
         spec = self.spec
+        if spec.store_schema and self.store_url.startswith("postgres"):
+            asyncio.run(_create_schema(self.store_url, spec.store_schema))
         self.broker.start()
         if self.receiver is not None:
             self.receiver.start()
@@ -440,6 +442,13 @@ class Chain:
         """The keys in the hub's store, and its number of punch rows."""
         return asyncio.run(_stored_keys(self.store_url, self.spec.store_schema))
 
+    def flagged_punches(self) -> dict[str, int]:
+        """Stored punches whose timestamp the edge doubted, by flag (clock_reset, future, ...)."""
+        return asyncio.run(_flag_counts(self.store_url, self.spec.store_schema))
+
+    def flagged_keys(self) -> set[str]:
+        return asyncio.run(_flagged_keys(self.store_url, self.spec.store_schema))
+
     def tally(self) -> Tally:
         made_list = self.made_keys()
         stored, rows = self.stored_keys()
@@ -497,3 +506,57 @@ async def _stored_keys(url: str, schema: str | None) -> tuple[set[str], int]:
     finally:
         await engine.dispose()
     return set(keys), len(keys)
+
+
+async def _flag_counts(url: str, schema: str | None) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from hub.settings import DatabaseSettings
+    from hub.store.db import create_engine
+    from hub.store.models import Punch
+
+    engine = create_engine(DatabaseSettings(url=url, schema=schema))
+    try:
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(Punch.flags, func.count()).where(Punch.flags != "").group_by(Punch.flags)
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    counts: dict[str, int] = {}
+    for flags, count in rows:
+        for flag in str(flags).split(","):
+            counts[flag] = counts.get(flag, 0) + int(count)
+    return dict(sorted(counts.items()))
+
+
+async def _create_schema(url: str, schema: str) -> None:
+    """A PostgreSQL schema of the run's own, so runs sharing a database do not see each other's rows."""
+    from sqlalchemy import text
+
+    from hub.settings import DatabaseSettings
+    from hub.store.db import create_engine
+
+    engine = create_engine(DatabaseSettings(url=url))
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    finally:
+        await engine.dispose()
+
+
+async def _flagged_keys(url: str, schema: str | None) -> set[str]:
+    from sqlalchemy import select
+
+    from hub.settings import DatabaseSettings
+    from hub.store.db import create_engine
+    from hub.store.models import Punch
+
+    engine = create_engine(DatabaseSettings(url=url, schema=schema))
+    try:
+        async with engine.connect() as connection:
+            return set((await connection.execute(select(Punch.key).where(Punch.flags != ""))).scalars())
+    finally:
+        await engine.dispose()
