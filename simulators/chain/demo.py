@@ -433,8 +433,18 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
 
     previous = signal.signal(signal.SIGTERM, on_signal)
     try:
+        phases: dict[str, float] = {}
+        summary["phases_seconds"] = phases
+        mark = time.monotonic()
+
+        def phase(name: str) -> None:
+            nonlocal mark
+            phases[name] = round(time.monotonic() - mark, 1)
+            mark = time.monotonic()
+
         with console.status("starting broker, mock e-Kinerja, hub, simulated terminals and edge agents"):
             chain.start()
+        phase("start")
         console.print(
             f"[green]chain up[/green] in {time.monotonic() - started:.1f} s: broker 127.0.0.1:{chain.broker.port} "
             f"({'per-edge logins + ACL' if spec.broker_auth else 'anonymous'}), hub {chain.api_url}, "
@@ -447,19 +457,23 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
         with console.status("loading the hub: units, terminals, employees, enrollments, schedule, policy, ..."):
             loaded = load_hub(chain, api, employees, days, console.print)
         summary["loaded"] = loaded
+        phase("load_hub")
         console.print("hub loaded through its API: " + ", ".join(f"{v} {k}" for k, v in loaded.items()))
         summary["week"] = run_week(chain, options, days, zones[:offices], console)
+        phase("week")
         with console.status("waiting until every punch made is stored at the hub"):
             chain.set_speed(1.0)  # no more punches come while we count
             tally = chain.wait_until_stored(SETTLE_TIMEOUT_SECONDS)
         chain.check_running()
         summary["punches"] = tally.as_dict()
+        phase("settle")
         with console.status("presensi hub recompute"):
             summary["recompute"] = recompute(chain, days)
         with console.status("reading attendance days, exceptions and the recap from the API"):
             summary["attendance_days"] = attendance_days(api, days)
             summary["exceptions"] = exceptions(chain, api)
             summary["recap"] = unit_recap(api, days)
+        phase("recompute_and_read")
         summary["ekinerja"] = send_recap_to_ekinerja(chain, api, days)
         summary["seconds"] = round(time.monotonic() - started, 1)
         summary["ok"] = tally.complete
