@@ -45,7 +45,7 @@ from simulators.chain.configs import (
 )
 from simulators.chain.process import ManagedProcess, ProcessError, presensi_command
 from simulators.chain.proxy import CutMode, TcpProxy
-from simulators.zk.journal import read_journal_keys
+from simulators.zk.journal import read_journal_keys_from
 
 ADMIN_TOKEN_NAME = "chain-admin"
 SERIAL_PREFIX = "PRS"
@@ -174,6 +174,8 @@ class Chain:
         self.edges: dict[str, ManagedProcess] = {}
         self.admin_token = ""
         self._started = False
+        self._journal_read = 0  # bytes of the journal already parsed into _made
+        self._made: list[str] = []
 
     # --- paths and URLs ---------------------------------------------------------------------------
 
@@ -417,6 +419,20 @@ class Chain:
         """Switch a terminal's faults (unreachable, reply_delay, drop_mid_transfer, refuse_auth, udp_only)."""
         self.sim("POST", f"/terminals/{serial}/faults", dict(faults))
 
+    def receiver_mode(self, **mode: bool | float) -> dict[str, Any]:
+        """Switch the mock e-Kinerja receiver: ``down=True``, ``fail_rate=0.3``, ``delay_seconds=2``."""
+        response = httpx.post(f"{self.receiver_url}/admin/mode", json=dict(mode), timeout=30)
+        response.raise_for_status()
+        found: dict[str, Any] = response.json()
+        return found
+
+    def receiver_records(self) -> dict[str, Any]:
+        """What the receiver holds: ``{"counters": {...}, "records": [...]}``."""
+        response = httpx.get(f"{self.receiver_url}/admin/records", timeout=60)
+        response.raise_for_status()
+        found: dict[str, Any] = response.json()
+        return found
+
     def world(self) -> dict[str, Any]:
         found: dict[str, Any] = self.sim("GET", "/world")
         return found
@@ -434,9 +450,15 @@ class Chain:
     # --- counting ----------------------------------------------------------------------------------
 
     def made_keys(self) -> list[str]:
-        """Every punch the terminals recorded so far (journal flushed first), in order made."""
-        self.sim("GET", "/journal")
-        return read_journal_keys(self.journal_path)
+        """Every punch the terminals recorded so far (journal flushed first), in order made.
+
+        Read incrementally: a load run's journal of hundreds of thousands of lines is parsed once.
+        """
+        if self.fleet.running:
+            self.sim("GET", "/journal")
+        keys, self._journal_read = read_journal_keys_from(self.journal_path, self._journal_read)
+        self._made.extend(keys)
+        return list(self._made)
 
     def stored_keys(self) -> tuple[set[str], int]:
         """The keys in the hub's store, and its number of punch rows."""
@@ -461,6 +483,20 @@ class Chain:
             missing=sorted(made - stored),
             unexpected=sorted(stored - made),
         )
+
+    def wait_quiet(self, quiet_seconds: float = 3.0, timeout: float = 120.0) -> Tally:
+        """Wait until neither the punches made nor those stored change for ``quiet_seconds``."""
+        deadline = time.monotonic() + timeout
+        last = self.tally()
+        since = time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = self.tally()
+            if (now.made_records, now.stored_rows) != (last.made_records, last.stored_rows):
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet_seconds:
+                return now
+        return last
 
     def wait_until_stored(self, timeout: float = 120.0, *, poll: float = 0.5) -> Tally:
         """Wait until every punch made so far is stored; returns the last tally either way."""
