@@ -10,9 +10,10 @@ Steps, each visible on the console:
    reset, set right later by a technician) injected on the way;
 4. wait until every punch made at a terminal is stored at the hub, count them by idempotency key;
 5. ``presensi hub recompute`` the days, read the exceptions and the monthly recap from the API;
-6. the e-Kinerja feed step (``send_recap_to_ekinerja``), which the feed work fills in;
+6. the e-Kinerja feed (``send_recap_to_ekinerja``): close the months that have ended and let the hub's
+   dispatcher send the days and recaps to the mock receiver;
 7. print the summary, write ``summary.json`` to the run directory; exit 1 when a punch is missing or
-   stored twice.
+   stored twice, or the receiver lacks a day or a recap.
 """
 
 import math
@@ -371,16 +372,39 @@ def unit_recap(api: Api, days: list[date]) -> dict[str, Any]:
     return out
 
 
-def send_recap_to_ekinerja(chain: Chain, api: Api, days: list[date]) -> dict[str, Any]:
-    """STEP FOR THE e-KINERJA FEED (built separately): send the recap to the mock receiver and report it.
-
-    Not wired yet: the hub's feed does not exist in this branch. The coordinator replaces this body with
-    the feed's command/API (pointing it at ``chain.receiver_url`` with ``chain.spec.receiver_token``) and
-    returns the receiver's counters (``GET {chain.receiver_url}/admin/records``). Nothing is faked here:
-    the summary says the feed did not run.
-    """
-    received = httpx.get(f"{chain.receiver_url}/admin/records", timeout=30).json()["counters"]
-    return {"status": "not wired (the e-Kinerja feed lands separately)", "receiver": received}
+def send_recap_to_ekinerja(chain: Chain, api: Api, days: list[date], timeout: float = 120.0) -> dict[str, Any]:
+    """The e-Kinerja feed (docs/ekinerja-feed.md) to the mock receiver: the recompute queued every day; close
+    each month that has ended (its recaps are queued), let the hub's dispatcher send, and report what the
+    receiver holds."""
+    today = datetime.now(UTC).date()
+    closed, open_months = [], []
+    for year, month in sorted({(d.year, d.month) for d in days}):
+        label = f"{year}-{month:02d}"
+        ended = (year, month) < (today.year, today.month)
+        if ended:
+            chain.hub_cli("feed", "close-month", label)
+            closed.append(label)
+        else:
+            open_months.append(label)  # the feed refuses to close a month that has not ended
+    deadline = time.monotonic() + timeout
+    while True:
+        status = api.call("GET", "/feed/status")
+        counts: dict[str, int] = status["counts"]
+        waiting = counts.get("pending", 0) + counts.get("retrying", 0)
+        closing = [c for c in api.call("GET", "/months/closes") if c.get("status") == "running"]
+        if (not waiting and not closing) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    received = chain.receiver_records()
+    kinds = Counter(r["kind"] for r in received["records"])
+    return {
+        "status": "sent" if not waiting else f"{waiting} records still waiting after {timeout:.0f} s",
+        "feed": counts,
+        "months_closed": closed,
+        "months_open": open_months,
+        "receiver": received["counters"],
+        "receiver_records": dict(kinds),
+    }
 
 
 # --- the run -----------------------------------------------------------------------------------------
@@ -476,9 +500,10 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
         phase("recompute_and_read")
         summary["ekinerja"] = send_recap_to_ekinerja(chain, api, days)
         summary["seconds"] = round(time.monotonic() - started, 1)
-        summary["ok"] = tally.complete
+        feed_ok = feed_complete(summary)
+        summary["ok"] = tally.complete and feed_ok
         (run_dir / "summary.json").write_text(_dump(summary))
-        print_summary(console, summary, tally)
+        print_summary(console, summary, tally, feed_ok)
         api.close()
         if options.keep_running:
             console.print(
@@ -487,7 +512,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
             )
             chain.set_speed(1.0)
             interrupted.wait()
-        return 0 if tally.complete else 1
+        return 0 if summary["ok"] else 1
     except (KeyboardInterrupt, _Stop):
         console.print("[yellow]interrupted: stopping the chain[/yellow]")
         return 130
@@ -601,7 +626,20 @@ def _sim_label(now: datetime, zones: tuple[str, ...]) -> str:
     return f"{local:%a %d %b %H:%M} {ZONE_NAMES.get(zones[0], zones[0])}"
 
 
-def print_summary(console: Console, summary: dict[str, Any], tally: Tally) -> None:
+def feed_complete(summary: dict[str, Any]) -> bool:
+    """Every day computed, and every recap of a closed month, reached the receiver; nothing failed."""
+    feed = summary["ekinerja"]
+    held = feed["receiver_records"]
+    recaps = sum(summary["recap"][m]["with_recap"] for m in feed["months_closed"])
+    return bool(
+        feed["status"] == "sent"
+        and feed["feed"].get("failed", 0) == 0
+        and held.get("daily", 0) >= summary["attendance_days"]["days"]
+        and held.get("monthly", 0) >= recaps
+    )
+
+
+def print_summary(console: Console, summary: dict[str, Any], tally: Tally, feed_ok: bool) -> None:
     punches = summary["punches"]
     table = Table(title="presensi demo: summary", show_header=False, title_justify="left")
     table.add_column("what")
@@ -631,13 +669,23 @@ def print_summary(console: Console, summary: dict[str, Any], tally: Tally) -> No
             f"tiers {recap['tiers']}, excused {recap['excused']}, mean deduction {recap['mean_deduction_percent']}%, "
             f"allowance Rp {recap['allowance_total_rupiah']:,}",
         )
-    table.add_row("e-Kinerja", str(summary["ekinerja"]["status"]))
+    feed = summary["ekinerja"]
+    table.add_row(
+        "recap sent to e-Kinerja",
+        f"{feed['status']}: receiver holds {feed['receiver_records'].get('daily', 0)} daily records and "
+        f"{feed['receiver_records'].get('monthly', 0)} monthly recaps (months closed {feed['months_closed'] or '-'}"
+        f"{', open ' + str(feed['months_open']) if feed['months_open'] else ''}); outbox {feed['feed']}",
+    )
     table.add_row("took", f"{summary['seconds']} s; summary.json in {summary['run_dir']}")
     console.print(table)
     if tally.complete:
         console.print("[bold green]every punch made at a terminal is stored at the hub, once[/bold green]")
     else:
         console.print(f"[bold red]MISMATCH[/bold red]: {punches}")
+    if feed_ok:
+        console.print("[bold green]every computed day and closed-month recap reached e-Kinerja[/bold green]")
+    else:
+        console.print(f"[bold red]e-Kinerja feed incomplete[/bold red]: {summary['ekinerja']}")
 
 
 def _jsonable(value: Any) -> Any:

@@ -273,6 +273,8 @@ class Chain:
             store_schema=self.spec.store_schema,
             api_port=self.api_port,
             client_id="chain-hub",
+            ekinerja_url=f"{self.receiver_url}/api/v1/submissions" if self.spec.receiver else None,
+            ekinerja_token=self.spec.receiver_token,
             extra=self.spec.hub_extra,
         )
         self.hub_config_path.parent.mkdir(parents=True, exist_ok=True)
