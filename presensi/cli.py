@@ -21,7 +21,21 @@ app.add_typer(edge_app, name="edge", help="The edge agent that polls terminals a
 app.add_typer(hub_app, name="hub", help="The central hub: ingest, registry, reconciliation, API.")
 
 
-@app.command("demo")
+DEMO_HELP = "\n\n".join(
+    [
+        "The whole chain on one machine: a simulated working week in a few minutes, then a summary.",
+        "A private Mosquitto, the mock e-Kinerja receiver, the hub (SQLite), simulated terminals in Asia/Jakarta "
+        "and Asia/Makassar and edge agents run as real processes. The hub is loaded through its API (units, "
+        "employees, enrollments, schedule, TL/PSW policy, holidays, absences, activities); the week passes fast "
+        "with a broker outage and a terminal power loss on the way.",
+        "Ends with punches made vs stored, exceptions, attendance days, the monthly recap and what the e-Kinerja "
+        "feed delivered; summary.json in the run dir. Exit 1 when a punch is missing or doubled or the feed is "
+        "incomplete, 2 when a part fails. See docs/demo.md.",
+    ]
+)
+
+
+@app.command("demo", help=DEMO_HELP)
 def demo(
     terminals: Annotated[int, typer.Option(min=1, help="Simulated terminals, spread over 2 offices (WIB, WITA).")] = 8,
     employees: Annotated[int, typer.Option(min=2, help="Employees in all, half per office.")] = 300,
@@ -46,14 +60,6 @@ def demo(
     ] = None,
     seed: Annotated[int, typer.Option(help="Workforce seed: same seed, same punches.")] = 7,
 ) -> None:
-    """The whole chain on one machine: a simulated working week in a few minutes, then a summary.
-
-    A private Mosquitto, the mock e-Kinerja receiver, the hub (SQLite), simulated terminals in Asia/Jakarta
-    and Asia/Makassar, and edge agents, all as real processes. The hub is loaded through its API (units,
-    employees, enrollments, schedule, TL/PSW policy, holidays, absences, activities); the week passes fast
-    with a broker outage and a terminal power loss on the way. Ends with punches made vs stored (exit 1 on
-    any difference), exceptions, attendance days and the monthly recap; summary.json in the run dir.
-    """
     from simulators.chain.demo import DemoOptions, run_demo
 
     options = DemoOptions(

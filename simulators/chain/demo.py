@@ -16,6 +16,7 @@ Steps, each visible on the console:
    stored twice, or the receiver lacks a day or a recap.
 """
 
+import contextlib
 import math
 import re
 import signal
@@ -511,7 +512,8 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
                 "Ctrl-C to stop."
             )
             chain.set_speed(1.0)
-            interrupted.wait()
+            with contextlib.suppress(KeyboardInterrupt, _Stop):  # the summary stands; Ctrl-C ends the wait
+                interrupted.wait()
         return 0 if summary["ok"] else 1
     except (KeyboardInterrupt, _Stop):
         console.print("[yellow]interrupted: stopping the chain[/yellow]")
