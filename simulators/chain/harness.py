@@ -334,8 +334,9 @@ class Chain:
         return found + ([self.receiver] if self.receiver is not None else [])
 
     def check_running(self) -> None:
-        """Raise if a process that should run has exited (e.g. crashed) since it was started."""
-        dead = [p for p in self.processes() if p.starts and not p.running and p.returncode is not None]
+        """Raise if a process that should run has exited (crashed) since it was started. Processes stopped
+        or killed through the harness (``stop()``, ``kill()``) do not count until started again."""
+        dead = [p for p in self.processes() if p.crashed]
         if dead:
             raise ProcessError("; ".join(f"{p.name} exited with {p.returncode}:\n{p.tail()}" for p in dead))
 

@@ -2,6 +2,7 @@
 match the keys the hub stores, and an edge killed with SIGKILL mid-run and started again loses nothing."""
 
 import asyncio
+import sys
 import time
 import tomllib
 import uuid
@@ -16,6 +17,7 @@ from edge.config import EdgeSettings
 from hub.settings import load_settings
 from simulators.chain import Chain, ChainSpec
 from simulators.chain.configs import mosquitto_acl, plan_broker
+from simulators.chain.process import ProcessError
 from simulators.zk.terminal import Terminal
 
 
@@ -203,3 +205,19 @@ async def _drop_schema(url: str, schema: str) -> None:
     async with engine.begin() as connection:
         await connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     await engine.dispose()
+
+
+def test_a_process_killed_on_purpose_is_not_a_crash_but_one_that_dies_is(tmp_path: Path) -> None:
+    from simulators.chain.process import ManagedProcess
+
+    sleeper = ManagedProcess("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "s.log")
+    sleeper.start()
+    sleeper.kill()
+    assert not sleeper.crashed
+    dier = ManagedProcess("dier", [sys.executable, "-c", "print('bye'); raise SystemExit(3)"], tmp_path / "d.log")
+    dier.start()
+    with pytest.raises(ProcessError, match="exited"):
+        dier.wait_for("never printed", 10)
+    assert dier.crashed
+    assert dier.returncode == 3
+    assert "bye" in dier.log_text()
