@@ -7,6 +7,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from simulators.chain.demo import day_window, demo_days, demo_employees, demo_nip
 from simulators.chain.harness import Tally
 
@@ -60,3 +62,19 @@ def test_the_demo_week_is_over_and_its_people_pass_the_hubs_checks() -> None:
     for person in people:
         parse_nip(person.nip)
     parse_nip(demo_nip(123_456))
+
+
+@pytest.mark.slow
+def test_the_default_demo_matches_made_and_stored(tmp_path: Path) -> None:
+    """`make demo` as shipped: 8 terminals, 300 employees, 2 edges, five days, faults on."""
+    run_dir = tmp_path / "demo"
+    done = subprocess.run(
+        [sys.executable, "-m", "presensi.cli", "demo", "--run-dir", str(run_dir)],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["punches"]["made"] == summary["punches"]["stored"] > 2000
+    assert summary["punches"]["duplicate_rows"] == 0
+    assert summary["recompute"]["days"] == 1500
+    assert summary["exceptions"]["flagged_by_reason"].get("clock_reset", 0) > 0  # the power loss shows
