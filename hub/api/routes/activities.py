@@ -4,7 +4,7 @@ from datetime import date
 
 from fastapi import APIRouter, Query
 
-from hub.api.deps import Corrector, Db, Limit, Offset, Reader
+from hub.api.deps import Corrector, Db, Limit, Offset, Reader, RowId
 from hub.attendance.activity import ActivityStatus
 from hub.reconcile import records
 from hub.reconcile.records import ActivityIn, ActivityOut, ReviewIn
@@ -32,6 +32,6 @@ async def create_activity(data: ActivityIn, db: Db, caller: Corrector) -> Activi
 
 
 @router.post("/{activity_id}/review")
-async def review_activity(activity_id: int, data: ReviewIn, db: Db, caller: Corrector) -> ActivityOut:
+async def review_activity(activity_id: RowId, data: ReviewIn, db: Db, caller: Corrector) -> ActivityOut:
     """``approve``, ``reject`` or ``request_revision`` (the last two need a comment), or ``resubmit``."""
     return await records.review_activity(db, activity_id, data, caller.actor)

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import func, select
 
-from hub.api.deps import Db, Limit, Offset, Reader
+from hub.api.deps import Db, Limit, Offset, Reader, RowId
 from hub.api.errors import ApiError
 from hub.store.models import DeadLetter
 
@@ -70,7 +70,7 @@ async def list_dead_letters(
 
 
 @router.get("/{dead_letter_id}")
-async def get_dead_letter(dead_letter_id: int, db: Db, _caller: Reader) -> DeadLetterDetail:
+async def get_dead_letter(dead_letter_id: RowId, db: Db, _caller: Reader) -> DeadLetterDetail:
     found = await db.get(DeadLetter, dead_letter_id)
     if found is None:
         raise ApiError(404, f"no dead letter {dead_letter_id}")

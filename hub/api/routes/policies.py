@@ -5,7 +5,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 
-from hub.api.deps import Administrator, Db, Reader
+from hub.api.deps import Administrator, Db, Reader, RowId
 from hub.api.errors import ApiError
 from hub.reconcile import records
 from hub.reconcile.records import PolicyDocumentOut, PolicyOut
@@ -39,7 +39,7 @@ async def list_policies(db: Db, _caller: Reader) -> list[PolicyOut]:
 
 
 @router.get("/{policy_row_id}")
-async def get_policy(policy_row_id: int, db: Db, _caller: Reader) -> PolicyDocumentOut:
+async def get_policy(policy_row_id: RowId, db: Db, _caller: Reader) -> PolicyDocumentOut:
     return await records.get_policy(db, policy_row_id)
 
 
@@ -65,5 +65,5 @@ async def upload_policy(
 
 
 @router.post("/{policy_row_id}/activate")
-async def activate_policy(policy_row_id: int, db: Db, caller: Administrator) -> PolicyOut:
+async def activate_policy(policy_row_id: RowId, db: Db, caller: Administrator) -> PolicyOut:
     return await records.activate_policy(db, policy_row_id, caller.actor)
