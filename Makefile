@@ -23,8 +23,10 @@ system-deps:
 demo: $(STAMP) system-deps
 	$(BIN)/presensi sim demo
 
-## test: lint, then the default test suite (slow soak/benchmark runs excluded)
+## test: lint, then the default test suite (slow soak/benchmark runs excluded); the dashboard's browser
+## tests need Debian's chromium, installed here when missing
 test: $(STAMP) system-deps lint
+	@./scripts/ensure-system-deps.sh chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## test-slow: the long runs excluded from `make test`
