@@ -88,6 +88,8 @@ HUGE = 2**70
         ("GET", f"/api/v1/dead-letters?offset={HUGE}", None),
         ("GET", f"/api/v1/corrections?offset={HUGE}", None),
         ("GET", "/api/v1/holidays?year=10000", None),
+        ("GET", "/api/v1/exports/days.csv?month=0000-01", None),
+        ("GET", "/api/v1/exports/recaps.csv?month=0000-12", None),
         ("POST", "/api/v1/holidays/import?bundled=-42869", None),
         ("GET", f"/api/v1/enrollments/{HUGE}", None),
         ("DELETE", f"/api/v1/absences/{HUGE}", None),

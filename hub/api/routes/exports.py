@@ -10,7 +10,7 @@ from hub.api.deps import Db, Reader
 from hub.feed import exports
 
 router = APIRouter(prefix="/exports", tags=["exports"])
-Month = Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+Month = Query(pattern=r"^[1-9]\d{3}-(0[1-9]|1[0-2])$", description="YYYY-MM")  # no year 0 (nor 0xxx)
 Format = Literal["csv", "xlsx"]
 
 
