@@ -459,3 +459,22 @@ def feed_prune(config: ConfigOption = None) -> None:
         return 0
 
     _run(_with_session(settings, main))
+
+
+@feed_app.command("retry-failed")
+def feed_retry_failed(
+    month: Annotated[str | None, typer.Option("--month", help="Only records of this month, YYYY-MM")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Put every failed record back to pending (after fixing what the receiver refused); audited."""
+    settings = _settings(config)
+
+    async def main(db: Any) -> int:
+        from hub.feed.outbox import retry_failed
+
+        retried = await retry_failed(db, f"cli:{getpass.getuser()}", month=month)
+        await db.commit()
+        typer.echo(f"{retried.retried} failed records back to pending")
+        return 0
+
+    _run(_with_session(settings, main))

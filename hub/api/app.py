@@ -53,6 +53,7 @@ def create_app(
     for module in (*modules, *attendance_modules, feed, exports):
         app.include_router(module.router, prefix=API_PREFIX)
     install_dashboard(app, dashboard)  # server-rendered pages under /dashboard, outside the OpenAPI document
+    app.include_router(exports.dashboard_router)  # the Recaps page's download links, by dashboard session
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -432,7 +432,10 @@ class RecomputeQueue(Base):
 
 class FeedRecord(Base):
     """One version of a record for e-Kinerja in the transactional outbox, written in the same transaction as the
-    attendance day (or the month's recap) it carries, so a committed change can never miss the feed.
+    attendance day (or the month's recap) it carries, so a committed change can never miss the feed. A daily
+    record refers to its day's version (``nip``, ``day``, ``version``) rather than copying it: recompute queues a
+    small row, and the dispatcher builds the payload from that version (a day that has moved on to a newer
+    version has a newer record queued too).
 
     ``status``: pending -> sent, or retrying (``attempts``, ``last_error``, ``next_attempt_at``) -> sent; failed
     when the receiver refuses the record itself (an operator retries it); superseded when a newer version of the
@@ -453,7 +456,10 @@ class FeedRecord(Base):
     nip: Mapped[str] = mapped_column(String(18), index=True)
     unit_code: Mapped[str] = mapped_column(String(32))
     month: Mapped[str] = mapped_column(String(7))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    day: Mapped[date | None] = mapped_column(Date, doc="The attendance day of a daily record")
+    payload: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, doc="The record as sent; a daily record's is built from its day's version at the first attempt"
+    )
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)

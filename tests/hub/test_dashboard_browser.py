@@ -263,12 +263,17 @@ async def test_an_operator_reads_the_board_maps_a_pin_and_corrects_a_day(
     await review.locator("button[type=submit]").click()
     await expect(page.locator("#activities .review-state").first).to_have_text("approved")
 
-    # Recaps by unit: the export links and the feed status, unavailable until the feed is wired in.
+    # Recaps by unit: the export links and the feed status (hub.feed.status) of the unit's month.
     await page.goto(f"/dashboard/recaps?unit=BKPSDM&month={MONTH}")
-    await expect(page.locator("#csv")).to_have_attribute("href", f"/exports/recaps.csv?unit=BKPSDM&month={MONTH}")
-    await expect(page.locator("#xlsx")).to_have_attribute("href", f"/exports/recaps.xlsx?unit=BKPSDM&month={MONTH}")
+    await expect(page.locator("#csv")).to_have_attribute(
+        "href", f"/dashboard/exports/recaps.csv?unit=BKPSDM&month={MONTH}"
+    )
+    await expect(page.locator("#xlsx")).to_have_attribute(
+        "href", f"/dashboard/exports/recaps.xlsx?unit=BKPSDM&month={MONTH}"
+    )
     await expect(page.locator(f'#recaps tr[data-nip="{BUDI}"]')).to_be_visible()
-    await expect(page.locator("#feed")).to_contain_text("tidak tersedia")
+    await expect(page.locator("#feed")).to_contain_text("Rekap harian (daily)")
+    await expect(page.locator("#feed-unavailable")).to_have_count(0)
     await _shot(page, hub.store, "08-recaps")
     await page.goto("/dashboard/employees?q=ani")
     await expect(page.locator("#employees")).to_contain_text("Ani Lestari")

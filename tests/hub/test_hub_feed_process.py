@@ -183,6 +183,10 @@ def test_feed_commands(tmp_path: Path, receiver: ReceiverServer) -> None:
     again = runner.invoke(app, ["feed", "enqueue", "--from", "2026-11-01", "--to", "2026-11-30", "-c", str(config)])
     assert "0 daily records queued" in again.output
 
+    retried = runner.invoke(app, ["feed", "retry-failed", "--month", "2026-11", "-c", str(config)])
+    assert retried.exit_code == 0, retried.output
+    assert "0 failed records back to pending" in retried.output
+
     pruned = runner.invoke(app, ["feed", "prune", "-c", str(config)])
     assert pruned.exit_code == 0
     assert "0 records pruned" in pruned.output  # nothing is 90 days old
