@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow lint format bench system-deps venv clean
+.PHONY: demo test test-slow fuzz lint format bench system-deps venv clean
 
 $(STAMP): pyproject.toml
 	@./scripts/ensure-system-deps.sh
@@ -33,6 +33,11 @@ test: $(STAMP) system-deps lint
 ## test-slow: the long runs excluded from `make test`
 test-slow: $(STAMP) system-deps
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+## fuzz: the fuzz tests (tests/fuzz/) with PRESENSI_FUZZ_SCALE times their default examples (default 20)
+PRESENSI_FUZZ_SCALE ?= 20
+fuzz: $(STAMP) system-deps
+	PRESENSI_FUZZ_SCALE=$(PRESENSI_FUZZ_SCALE) $(BIN)/python -m pytest tests/fuzz $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
