@@ -369,6 +369,7 @@ class _DayInputs(NamedTuple):
     absences: list[Absence]
     activities: list[Activity]
     inputs_hash: str
+    schedule_json: dict[str, Any]
 
 
 def _day_inputs(inputs: Inputs, nip: str, first: date, last: date) -> tuple[list[_DayInputs], int]:
@@ -401,11 +402,15 @@ def _day_inputs(inputs: Inputs, nip: str, first: date, last: date) -> tuple[list
         holiday = inputs.holiday(day)
         day_activities = [a for a in activities if a.day == day] if activities else []
         day_absences = [a for a in absences if a.covers(day)] if absences else []
-        _, schedule_repr = inputs.schedule_forms(schedule)
+        schedule_json, schedule_repr = inputs.schedule_forms(schedule)
         inputs_hash = day_digest(
             day_punches, schedule_repr, holiday, day_absences, day_activities, policy.id, policy.version
         )
-        out.append(_DayInputs(day, schedule, policy, day_punches, holiday, day_absences, day_activities, inputs_hash))
+        out.append(
+            _DayInputs(
+                day, schedule, policy, day_punches, holiday, day_absences, day_activities, inputs_hash, schedule_json
+            )
+        )
     return out, skipped
 
 
@@ -496,7 +501,7 @@ def compute_batch(inputs: Inputs, nips: Sequence[str], first: date, last: date, 
             if known.get((nip, d.day.isoformat())) == d.inputs_hash:
                 out.unchanged += 1
                 continue
-            schedule_json, _ = inputs.schedule_forms(d.schedule)
+            schedule_json = d.schedule_json
             if d.punches or d.absences or d.activities:
                 day = _evaluated(nip, d)
                 out.rows.append(_row(nip, day, day_result(day, schedule_json), d.inputs_hash))
