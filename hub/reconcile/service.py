@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import String, cast, or_, select, update
+from sqlalchemy import String, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from hub.attendance.absence import Absence, AbsenceKind, ApprovalStatus
@@ -540,11 +540,18 @@ async def stored_versions(
 ) -> dict[Key, tuple[int, str]]:
     """(nip, day) -> (version, inputs hash) of the stored days: no results loaded, most days are unchanged."""
     connection = await session.connection()
-    query = select(AttendanceDayRow.nip, AttendanceDayRow.day, AttendanceDayRow.version, AttendanceDayRow.inputs_hash)
+    # The day as YYYY-MM-DD text from the store (to_char: PostgreSQL's cast would follow DateStyle): no date
+    # object per stored day.
+    day = (
+        cast(AttendanceDayRow.day, String)
+        if connection.dialect.name == "sqlite"
+        else func.to_char(AttendanceDayRow.day, "YYYY-MM-DD")
+    )
+    query = select(AttendanceDayRow.nip, day, AttendanceDayRow.version, AttendanceDayRow.inputs_hash)
     rows = await connection.execute(
         query.where(AttendanceDayRow.nip.in_(nips), AttendanceDayRow.day.between(first, last))
     )
-    return {(nip, day.isoformat()): (version, inputs_hash) for nip, day, version, inputs_hash in rows.all()}
+    return {(nip, day): (version, inputs_hash) for nip, day, version, inputs_hash in rows.all()}
 
 
 async def store_computed(
