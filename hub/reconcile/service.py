@@ -5,6 +5,11 @@ Punches are attributed through enrollments (unmatched ones never reach an employ
 with their flags so the engine lists them as exceptions. Corrections are applied beside the raw data: a missing
 punch or a broken terminal day becomes virtual punches (key ``correction:<id>``), a wrong PIN mapping moves the
 punches of that terminal + PIN to the right employee for its dates. Raw punches are never edited.
+
+A batch goes: ``load_inputs`` + ``stored_versions`` (plain rows, no ORM objects) -> ``compute_batch`` (pure; skips
+every day whose inputs hash equals the stored one before building any result) -> ``store_computed`` (one
+driver-level upsert; the outbox hook point is marked there). ``recompute_range`` runs ``compute_batch`` in worker
+processes for large runs; docs/benchmarks.md has the figures.
 """
 
 from __future__ import annotations
@@ -585,11 +590,12 @@ async def store_computed(
                 same_result.append(r)
             else:
                 changed.append((r, stored[(r.nip, r.day)][0] + 1))
-    # outbox: changed rows of this batch -- ``new`` (version 1) and ``changed`` ((row, new version)): NIP, day,
-    # version and result JSON text of every inserted or changed day, in the transaction that stores them.
-    connection = await session.connection()
     written: list[tuple[Sequence[Any], int]] = [(r, 1) for r in new]
-    await _upsert_days(connection, written + [(r, v) for r, v in changed], now)
+    written += changed
+    await _upsert_days(await session.connection(), written, now)
+    # outbox: changed rows of this batch -- ``written``: (row, version) for every inserted or changed day, the row
+    # in ``DayRow`` field order (nip, day as YYYY-MM-DD, ..., result as JSON text); stored just above, same
+    # transaction, committed by the caller.
     if same_result:
         await session.execute(
             update(AttendanceDayRow),
