@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.access import Role, issue_token
@@ -216,3 +216,32 @@ async def test_a_broken_terminal_day_gives_the_enrolled_their_schedule(client: h
     board = (await client.get(PAGES[0])).text
     assert 'data-count="not_yet_in">1<' in board  # Siti (enrolled on T1) is present; Ani has no enrollment yet
     assert 'data-count="in">2<' in board
+
+
+async def test_recaps_page_exports_and_feed_status(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    await sign_in(client, "viewer")
+    page = (await client.get(PAGES[-1])).text
+    assert f'href="/dashboard/exports/recaps.csv?unit=BKPSDM&amp;month={MONTH}"' in page
+    assert 'data-feed="pending"' in page
+    csv_file = await client.get(f"/dashboard/exports/recaps.csv?unit=BKPSDM&month={MONTH}")
+    assert csv_file.status_code == 200
+    assert csv_file.headers["content-disposition"] == f'attachment; filename="recaps-{MONTH}-BKPSDM.csv"'
+    assert BUDI in csv_file.content.decode("utf-8-sig")
+    days = await client.get(f"/dashboard/exports/days.xlsx?unit=BKPSDM&month={MONTH}")
+    assert days.status_code == 200
+    assert days.content.startswith(b"PK")  # an XLSX is a zip
+    assert (await client.get("/dashboard/exports/secrets.csv?month=2026-11")).status_code == 404
+    client.cookies.clear()
+    assert (await client.get(f"/dashboard/exports/recaps.csv?unit=BKPSDM&month={MONTH}")).status_code == 303
+
+
+async def test_recaps_page_says_feed_status_unavailable_without_the_feed_tables(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP TABLE feed_records"))
+    await sign_in(client, "viewer")
+    page = await client.get(PAGES[-1])
+    assert page.status_code == 200
+    assert 'id="feed-unavailable"' in page.text
+    assert f'data-nip="{BUDI}"' in page.text  # the recaps themselves are still there

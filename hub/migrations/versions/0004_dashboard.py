@@ -1,7 +1,7 @@
 """dashboard: hub users, server-side sessions, dead-letter resolutions
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0005
 Create Date: 2026-12-03 06:10:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0002"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
