@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("csrf_token", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("flash", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"], ["hub_users.id"], name=op.f("fk_hub_sessions_user_id_hub_users"), ondelete="CASCADE"
         ),
