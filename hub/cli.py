@@ -33,6 +33,17 @@ def _settings(config: Path | None) -> "HubSettings":
         raise typer.Exit(2) from None
 
 
+def _secure_broker(settings: "HubSettings", config: Path | None) -> None:
+    """Refuse (exit 2) to run ingest against a broker without a login and TLS, unless allowed explicitly."""
+    from presensi.broker_security import InsecureBroker
+
+    try:
+        settings.mqtt.require_secure(config if config is not None else "the PRESENSI_HUB_MQTT__* environment")
+    except InsecureBroker as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -79,6 +90,7 @@ def run(
 ) -> None:
     """Run the API (uvicorn) and one ingest worker until SIGTERM/SIGINT. Applies migrations first."""
     settings = _settings(config)
+    _secure_broker(settings, config)
     _logging()
     from hub.service import serve
 
@@ -98,6 +110,7 @@ def ingest(
 ) -> None:
     """Run one more ingest worker on the shared subscription (no API). The schema must be current."""
     settings = _settings(config)
+    _secure_broker(settings, config)
     _logging()
     from hub.service import serve
 
@@ -459,6 +472,25 @@ def feed_prune(config: ConfigOption = None) -> None:
         pruned = await prune(db, settings.ekinerja.retention_days)
         await db.commit()
         typer.echo(f"{pruned} records pruned (older than {settings.ekinerja.retention_days} days)")
+        return 0
+
+    _run(_with_session(settings, main))
+
+
+@feed_app.command("retry-failed")
+def feed_retry_failed(
+    month: Annotated[str | None, typer.Option("--month", help="Only records of this month, YYYY-MM")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Put every failed record back to pending (after fixing what the receiver refused); audited."""
+    settings = _settings(config)
+
+    async def main(db: Any) -> int:
+        from hub.feed.outbox import retry_failed
+
+        retried = await retry_failed(db, f"cli:{getpass.getuser()}", month=month)
+        await db.commit()
+        typer.echo(f"{retried.retried} failed records back to pending")
         return 0
 
     _run(_with_session(settings, main))

@@ -178,14 +178,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "recaps.feed": {"id": "Status kirim ke e-Kinerja", "en": "e-Kinerja feed status"},
     "recaps.feed_unavailable": {"id": "Status feed tidak tersedia.", "en": "Feed status unavailable."},
     "recaps.days": {"id": "Hari", "en": "Days"},
-    "feed.pending": {"id": "antre", "en": "pending"},
-    "feed.retrying": {"id": "dicoba ulang", "en": "retrying"},
-    "feed.sent": {"id": "terkirim", "en": "sent"},
-    "feed.failed": {"id": "gagal", "en": "failed"},
-    "feed.superseded": {"id": "diganti versi baru", "en": "superseded"},
-    "feed.closed": {"id": "Tutup bulan terakhir", "en": "Last month closing"},
-    "feed.enqueued": {"id": "diantrekan", "en": "queued"},
-    "feed.not_closed": {"id": "Bulan ini belum ditutup.", "en": "This month has not been closed."},
     "recaps.choose_unit": {"id": "Pilih unit.", "en": "Choose a unit."},
 }
 

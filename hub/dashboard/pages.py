@@ -35,7 +35,6 @@ from hub.dashboard.auth import (
 from hub.dashboard.feed import feed_status
 from hub.dashboard.i18n import COOKIE, LANGUAGES, chosen_language, translator
 from hub.deadletter_resolution import ResolveIn, list_dead_letters, resolve_dead_letter
-from hub.feed import exports
 from hub.reconcile.corrections import BrokenTerminalDay, MissingPunch, create_correction
 from hub.reconcile.records import ReviewIn, review_activity
 from hub.registry.errors import RegistryError
@@ -412,23 +411,3 @@ async def recaps(request: Request, user: User, unit: str | None = None, month: s
         "export_query": urlencode({"unit": unit or "", "month": f"{year:04d}-{number:02d}"}),
     }
     return render(request, "recaps.html", context, user=user)
-
-
-@router.get("/exports/{table}.{fmt}")
-async def export(
-    request: Request, table: str, fmt: str, user: User, month: str = "", unit: str | None = None
-) -> Response:
-    """The feed's own CSV/XLSX exports (``hub.feed.exports``) for a signed-in user: the API's /exports routes
-    want a bearer token, which a browser session does not carry."""
-    if table not in ("recaps", "days") or fmt not in ("csv", "xlsx") or not MONTH.match(month):
-        return render(
-            request, "error.html", {"message": "recaps|days . csv|xlsx ?month=YYYY-MM"}, user=user, status_code=404
-        )
-    async with sessions(request)() as db:
-        try:
-            built = await (exports.recaps_table if table == "recaps" else exports.days_table)(db, month, unit or None)
-        except RegistryError as exc:
-            return render(request, "error.html", {"message": exc.message}, user=user, status_code=exc.status)
-    body, media_type = exports.render(built, fmt)
-    name = f"{table}-{month}-{unit or 'all'}.{fmt}"
-    return Response(body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})

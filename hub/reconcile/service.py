@@ -130,7 +130,8 @@ class Inputs:
     # its JSON form and repr are computed once for all of them.
     _unit_schedules: dict[tuple[int, date], DaySchedule | None] = field(default_factory=dict, repr=False)
     _schedule_forms: dict[int, tuple[DaySchedule, dict[str, Any], str]] = field(default_factory=dict, repr=False)
-    _policies: dict[date, Policy | None] = field(default_factory=dict, repr=False)
+    # Not an init field: ``dataclasses.replace(inputs, policies=...)`` (the policy preview) must start afresh.
+    _policies: dict[date, Policy | None] = field(default_factory=dict, init=False, repr=False)
 
     def schedule(self, nip: str, day: date) -> DaySchedule | None:
         unit_id = self.employees[nip].unit_id

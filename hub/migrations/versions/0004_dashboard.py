@@ -1,7 +1,7 @@
 """dashboard: hub users, server-side sessions, dead-letter resolutions
 
 Revision ID: 0004
-Revises: 0005
+Revises: 0003
 Create Date: 2026-12-03 06:10:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0005"
+down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -38,7 +38,6 @@ def upgrade() -> None:
         sa.Column("csrf_token", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("flash", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"], ["hub_users.id"], name=op.f("fk_hub_sessions_user_id_hub_users"), ondelete="CASCADE"
         ),
