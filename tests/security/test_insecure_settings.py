@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,58 @@ async def test_broker_password_stays_out_of_the_logs(
     for shown in (caplog.text, repr(settings), str(settings), settings.model_dump_json(), repr(refused)):
         assert good_password not in shown
         assert SECRET not in shown
+
+
+@pytest.mark.parametrize("right_password", [True, False], ids=["logged-in", "refused"])
+def test_edge_agent_keeps_its_broker_password_out_of_its_log(
+    secure_broker: SecureBroker, tmp_path: Path, right_password: bool
+) -> None:
+    """The real agent at DEBUG, logging in over TLS (or refused for a wrong password): the log names the broker
+    and the outcome, never the password."""
+    password = secure_broker.passwords["edge-a"] if right_password else SECRET
+    config = tmp_path / "edge.toml"
+    config.write_text(
+        to_toml(
+            {
+                "edge_id": "edge-a",
+                "log_level": "DEBUG",
+                "broker": {
+                    "host": secure_broker.host,
+                    "port": secure_broker.tls_port,
+                    "username": "edge-a",
+                    "reconnect_min_seconds": 0.2,
+                    "reconnect_max_seconds": 1,
+                    "tls": {"ca_file": str(secure_broker.ca_file)},
+                },
+                "buffer": {"path": str(tmp_path / "buffer.sqlite3")},
+                "terminals": [{"name": "lobby", "host": "127.0.0.1", "port": 9, "timeout_seconds": 0.2}],
+            }
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRESENSI_EDGE_")}
+    env["PRESENSI_EDGE_BROKER__PASSWORD"] = password
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "presensi.cli", "edge", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    wanted = "connected to broker" if right_password else "broker refused the connection"
+    lines: list[str] = []
+    watchdog = threading.Timer(60, agent.kill)  # the outcome never logged: end the read instead of hanging
+    watchdog.start()
+    try:
+        assert agent.stdout is not None
+        for line in agent.stdout:
+            lines.append(line)
+            if wanted in line:
+                break
+    finally:
+        watchdog.cancel()
+        agent.terminate()
+        rest, _ = agent.communicate(timeout=30)
+    log = "".join(lines) + rest
+    assert wanted in log, log  # the outcome was logged, so the check below means something
+    assert password not in log
