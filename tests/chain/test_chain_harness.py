@@ -33,8 +33,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
 
 def test_the_written_configs_are_what_hub_and_edge_accept(chain: Chain) -> None:
     hub = load_settings(chain.hub_config_path)
-    assert hub.mqtt.allow_insecure  # a loopback broker without TLS, on purpose
-    assert (hub.mqtt.username, hub.database.url) == ("presensi-hub", chain.store_url)
+    assert (hub.mqtt.username, hub.database.url) == (HUB_LOGIN, chain.store_url)
     for edge_id in chain.edges:
         raw = tomllib.loads(chain.edge_config_path(edge_id).read_text())
         edge = EdgeSettings(**raw)
