@@ -19,6 +19,7 @@ Steps, each visible on the console:
 import contextlib
 import math
 import re
+import secrets
 import signal
 import threading
 import time
@@ -43,6 +44,7 @@ from simulators.zk.build import FAMILY_NAMES, GIVEN_NAMES
 ZONES = ("Asia/Jakarta", "Asia/Makassar")
 ZONE_NAMES = {"Asia/Jakarta": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}
 ROOT_UNIT = "DEMO"
+DASHBOARD_USER = "admin"
 SCHEDULE_GROUP = "N5"
 WEEKDAY = {"start": "07:30", "end": "16:00", "break_minutes": 60}
 FRIDAY = {"start": "07:30", "end": "16:30", "break_minutes": 90}
@@ -475,7 +477,13 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
             f"({'per-edge logins + ACL' if spec.broker_auth else 'anonymous'}), hub {chain.api_url}, "
             f"simulator admin {chain.sim_admin_url}, mock e-Kinerja {chain.receiver_url}"
         )
-        console.print(f"dashboard: [bold]{chain.dashboard_url}[/bold]   API docs: {chain.api_url}/docs")
+        # A fresh password per run: the demo's hub listens on loopback only, but a fixed one would end up reused.
+        password = secrets.token_urlsafe(9)
+        chain.create_user(DASHBOARD_USER, "admin", password)
+        console.print(
+            f"dashboard: [bold]{chain.dashboard_url}[/bold]  sign in as [bold]{DASHBOARD_USER}[/bold] / "
+            f"[bold]{password}[/bold]   API docs: {chain.api_url}/docs"
+        )
         console.print(f"admin API token ({'chain-admin'}, role admin): [bold]{chain.admin_token}[/bold]")
         api = Api(chain)
         employees = demo_employees(offices, spec.employees_per_office)

@@ -512,10 +512,10 @@ class Chain:
 
     # --- hub API and CLI ---------------------------------------------------------------------------
 
-    def hub_cli(self, *args: str, timeout: float = 600.0) -> subprocess.CompletedProcess[str]:
+    def hub_cli(self, *args: str, timeout: float = 600.0, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """``presensi hub ARGS -c hub.toml``; raises with its output when it fails."""
         command = presensi_command("hub", *args, "-c", str(self.hub_config_path))
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, input=stdin)
         if done.returncode != 0:
             raise ProcessError(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
         return done
@@ -523,6 +523,10 @@ class Chain:
     def create_token(self, name: str, role: str) -> str:
         """A hub API token (through the hub CLI, as an operator would make one)."""
         return self.hub_cli("create-token", "--name", name, "--role", role).stdout.strip().splitlines()[-1]
+
+    def create_user(self, username: str, role: str, password: str) -> None:
+        """A dashboard user (through the hub CLI, the password on stdin as a script would give it)."""
+        self.hub_cli("create-user", username, "--role", role, "--password-stdin", stdin=password + "\n")
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """A call to the hub API as the chain's admin token (``path`` under /api/v1, or absolute)."""
