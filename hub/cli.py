@@ -194,6 +194,22 @@ def create_user(
     _run(_with_session(settings, main))
 
 
+@app.command("list-users")
+def list_users(config: ConfigOption = None) -> None:
+    """List the dashboard users with their role and whether they are disabled."""
+    settings = _settings(config)
+
+    async def main(db: Any) -> int:
+        from hub.users import list_users as listed
+
+        for user in await listed(db):
+            state = f"disabled {user.disabled_at:%Y-%m-%d}" if user.disabled_at else "active"
+            typer.echo(f"{user.username}\t{user.role.value}\t{state}\t{user.display_name}")
+        return 0
+
+    _run(_with_session(settings, main))
+
+
 @app.command("disable-user")
 def disable_user(username: Annotated[str, typer.Argument()], config: ConfigOption = None) -> None:
     """Disable a dashboard user: their sign-ins are refused and open sessions end at once."""

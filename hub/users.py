@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.access import Role, digest
@@ -50,6 +50,7 @@ class SignedIn:
     display_name: str
     role: Role
     csrf_token: str
+    flash: dict[str, str] | None = None  # the last write's outcome, taken (and cleared) with this look-up
 
     @property
     def actor(self) -> str:
@@ -150,7 +151,18 @@ async def session_for(session: AsyncSession, secret: str) -> SignedIn | None:
     found, user = row
     if found.expires_at <= datetime.now(UTC) or user.disabled_at is not None:
         return None
-    return SignedIn(user.id, user.username, user.display_name, Role(user.role), found.csrf_token)
+    flash = found.flash
+    if flash is not None:
+        found.flash = None  # shown once
+        await session.commit()
+    return SignedIn(user.id, user.username, user.display_name, Role(user.role), found.csrf_token, flash)
+
+
+async def set_flash(session: AsyncSession, secret: str, flash: dict[str, str]) -> None:
+    """Keep a write's outcome for the page the browser is sent to next. Server-side, so a link cannot carry a
+    made-up message into the dashboard."""
+    await session.execute(update(HubSession).where(HubSession.secret_sha256 == digest(secret)).values(flash=flash))
+    await session.commit()
 
 
 async def close_session(session: AsyncSession, secret: str) -> None:

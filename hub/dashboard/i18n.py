@@ -177,6 +177,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "recaps.download": {"id": "Unduh", "en": "Download"},
     "recaps.feed": {"id": "Status kirim ke e-Kinerja", "en": "e-Kinerja feed status"},
     "recaps.feed_unavailable": {"id": "Status feed tidak tersedia.", "en": "Feed status unavailable."},
+    "recaps.days": {"id": "Hari", "en": "Days"},
     "recaps.choose_unit": {"id": "Pilih unit.", "en": "Choose a unit."},
 }
 

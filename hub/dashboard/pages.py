@@ -41,7 +41,7 @@ from hub.registry.errors import RegistryError
 from hub.registry.schemas import EnrollmentIn
 from hub.registry.service import create_enrollment, get_employee
 from hub.settings import DashboardSettings
-from hub.users import SignedIn, check_password, close_session, open_session
+from hub.users import SignedIn, check_password, close_session, open_session, set_flash
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 User = Annotated[SignedIn, Depends(signed_in)]
@@ -82,14 +82,22 @@ def render(
         csrf=user.csrf_token if user is not None else "",
         path=request.url.path,
         here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
-        notice=request.query_params.get("notice"),
-        error=request.query_params.get("error"),
+        notice=(user.flash or {}).get("notice") if user is not None else None,
+        error=(user.flash or {}).get("error") if user is not None else None,
         **context,
     )
     return HTMLResponse(page, status_code=status_code, headers=SECURITY_HEADERS)
 
 
-def _back(path: str, **params: object) -> RedirectResponse:
+async def _back(
+    request: Request, path: str, *, notice: str | None = None, error: str | None = None, **params: object
+) -> RedirectResponse:
+    """Post/redirect/get: the outcome waits in the session for the page redirected to."""
+    secret = request.cookies.get(SESSION_COOKIE)
+    flash = {k: v for k, v in (("notice", notice), ("error", error)) if v is not None}
+    if secret and flash:
+        async with sessions(request)() as db:
+            await set_flash(db, secret, flash)
     query = urlencode({k: v for k, v in params.items() if v is not None})
     return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
 
@@ -243,9 +251,9 @@ async def broken_day(request: Request, serial: str, user: Writer) -> RedirectRes
             )
             made = await create_correction(db, data, user.actor)
         except (RegistryError, ValidationError, ValueError) as exc:
-            return _back("/dashboard/terminals", error=_problem(exc))
+            return await _back(request, "/dashboard/terminals", error=_problem(exc))
     t = translator(chosen_language(request.cookies.get(COOKIE)))
-    return _back("/dashboard/terminals", notice=t("terminals.broken_saved", serial=serial, day=made.day))
+    return await _back(request, "/dashboard/terminals", notice=t("terminals.broken_saved", serial=serial, day=made.day))
 
 
 # --- exceptions ---------------------------------------------------------------------------------------------
@@ -293,12 +301,14 @@ async def map_pin(request: Request, user: Writer) -> RedirectResponse:
             )
             await create_enrollment(db, data, user.actor)
         except (RegistryError, ValidationError, ValueError) as exc:
-            return _back("/dashboard/exceptions", error=_problem(exc))
+            return await _back(request, "/dashboard/exceptions", error=_problem(exc))
         attributed = await views.attributed_punches(db, terminal_sn, pin, nip)
         employee = await get_employee(db, nip)
     t = translator(chosen_language(request.cookies.get(COOKIE)))
     notice = t("exceptions.mapped", pin=pin, terminal=terminal_sn, name=employee.name, count=len(attributed))
-    return _back("/dashboard/exceptions", notice=notice, mapped_terminal=terminal_sn, mapped_pin=pin, mapped_nip=nip)
+    return await _back(
+        request, "/dashboard/exceptions", notice=notice, mapped_terminal=terminal_sn, mapped_pin=pin, mapped_nip=nip
+    )
 
 
 @router.post("/exceptions/dead-letters/{dead_letter_id}/resolve")
@@ -308,9 +318,9 @@ async def resolve(request: Request, dead_letter_id: int, user: Writer) -> Redire
         try:
             await resolve_dead_letter(db, dead_letter_id, ResolveIn(reason=str(form.get("reason", ""))), user.actor)
         except (RegistryError, ValidationError) as exc:
-            return _back("/dashboard/exceptions", error=_problem(exc))
+            return await _back(request, "/dashboard/exceptions", error=_problem(exc))
     t = translator(chosen_language(request.cookies.get(COOKIE)))
-    return _back("/dashboard/exceptions", notice=t("exceptions.resolved", id=dead_letter_id))
+    return await _back(request, "/dashboard/exceptions", notice=t("exceptions.resolved", id=dead_letter_id))
 
 
 # --- employees ----------------------------------------------------------------------------------------------
@@ -353,9 +363,9 @@ async def correct(request: Request, nip: str, user: Writer) -> RedirectResponse:
             )
             await create_correction(db, data, user.actor)
         except (RegistryError, ValidationError, ValueError) as exc:
-            return _back(page, month=month or None, error=_problem(exc))
+            return await _back(request, page, month=month or None, error=_problem(exc))
     t = translator(chosen_language(request.cookies.get(COOKIE)))
-    return _back(page, month=month or None, notice=t("employee.corrected"))
+    return await _back(request, page, month=month or None, notice=t("employee.corrected"))
 
 
 @router.post("/employees/{nip}/activities/{activity_id}/review")
@@ -369,9 +379,9 @@ async def review(request: Request, nip: str, activity_id: int, user: Writer) -> 
             data = ReviewIn(action=ReviewAction(str(form.get("action", ""))), comment=str(form.get("comment", "")))
             await review_activity(db, activity_id, data, user.actor)
         except (RegistryError, ValidationError, ValueError) as exc:
-            return _back(page, month=month, error=_problem(exc))
+            return await _back(request, page, month=month, error=_problem(exc))
     t = translator(chosen_language(request.cookies.get(COOKIE)))
-    return _back(page, month=month, notice=t("employee.reviewed"))
+    return await _back(request, page, month=month, notice=t("employee.reviewed"))
 
 
 # --- recaps -------------------------------------------------------------------------------------------------
@@ -388,7 +398,9 @@ async def recaps(request: Request, user: User, unit: str | None = None, month: s
             try:
                 rows = await views.unit_recaps(db, unit, year, number)
             except RegistryError as exc:
-                return _back("/dashboard/recaps", error=exc.message)
+                return await _back(request, "/dashboard/recaps", error=exc.message)
+    if unit:
+        async with sessions(request)() as db:  # its own session: a failure there rolls back nothing shown here
             feed = await feed_status(db, unit, year, number)
     context = {
         "units": units,

@@ -19,9 +19,11 @@ from hub.attendance.recap import MonthlyRecap
 from hub.liveness import EdgeOut, edge_states
 from hub.punches import PunchOut, search_punches
 from hub.reconcile import corrections, records
+from hub.reconcile.exceptions import PUNCH_KINDS, ExceptionKind, ExceptionPage, list_exceptions
+from hub.reconcile.recaps import month_bounds, month_recaps
 from hub.reconcile.service import CHUNK, active_policies, evaluate, load_inputs, month_days, recap_for
 from hub.registry.service import enrollment_matches, get_employee, subtree_ids
-from hub.store.models import AttendanceDayRow, Employee, Enrollment, Punch, Terminal, TerminalHealth, Unit
+from hub.store.models import Employee, Enrollment, Punch, Terminal, TerminalHealth, Unit
 
 DRIFT_WARN_SECONDS = 120.0  # the edge's default max_drift_seconds: beyond it punches get flagged
 NEARLY_FULL = 0.9  # a terminal log this full loses records at the next wrap (or refuses punches)
@@ -104,9 +106,7 @@ async def today_board(session: AsyncSession, day: date) -> TodayBoard:
                 .where(Employee.active_from <= day, or_(Employee.active_to.is_(None), Employee.active_to >= day))
                 .order_by(Employee.nip)
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     active = list(names)
     policy_active = bool(await active_policies(session))
@@ -238,53 +238,23 @@ async def attributed_punches(session: AsyncSession, terminal_sn: str, pin: str, 
     return [p for p in page.items if p.pin == pin]
 
 
-@dataclass(frozen=True)
-class SuspectPunch:
-    punch: Punch
-    nip: str | None
-    name: str | None
+EVER = (date(1970, 1, 1), date(2100, 12, 31))  # a suspect punch's date is what is in doubt: look at all of them
+FINDING_KINDS = [k for k in ExceptionKind if k not in PUNCH_KINDS]
 
 
-async def suspect_punches(session: AsyncSession, limit: int = 100) -> list[SuspectPunch]:
-    """Punches the edge flagged (clock reset, future, before install, clock drift), newest first."""
-    query = (
-        select(Punch, Enrollment.nip, Employee.name)
-        .outerjoin(Enrollment, enrollment_matches(Punch.terminal_sn, Punch.pin, Punch.local_date))
-        .outerjoin(Employee, Employee.nip == Enrollment.nip)
-        .where(Punch.flags != "")
-        .order_by(Punch.id.desc())
-        .limit(limit)
-    )
-    return [SuspectPunch(p, nip, name) for p, nip, name in (await session.execute(query)).all()]
-
-
-@dataclass(frozen=True)
-class Conflict:
-    nip: str
-    name: str
-    day: date
-    status: str
-    findings: list[str]
+async def suspect_punches(session: AsyncSession, limit: int = 100) -> ExceptionPage:
+    """Punches the edge flagged (clock reset, future, before install, clock drift), from the exceptions service."""
+    first, last = EVER
+    kinds = {ExceptionKind.FLAGGED_PUNCH}
+    return await list_exceptions(session, first=first, last=last, kinds=kinds, limit=limit)
 
 
 async def reconciliation_conflicts(
     session: AsyncSession, until: date, days: int = 7, limit: int = 100
-) -> list[Conflict]:
+) -> ExceptionPage:
     """Stored days of the last ``days`` whose presence and activity logs disagree (the engine's findings)."""
-    query = (
-        select(AttendanceDayRow, Employee.name)
-        .join(Employee, Employee.nip == AttendanceDayRow.nip)
-        .where(AttendanceDayRow.day.between(until - timedelta(days=days - 1), until))
-        .order_by(AttendanceDayRow.day.desc(), AttendanceDayRow.nip)
-    )
-    found = []
-    for row, name in (await session.execute(query)).all():
-        findings = row.result.get("findings") or []
-        if findings:
-            found.append(Conflict(row.nip, name, row.day, row.status, [str(f) for f in findings]))
-            if len(found) >= limit:
-                break
-    return found
+    first = until - timedelta(days=days - 1)
+    return await list_exceptions(session, first=first, last=until, kinds=FINDING_KINDS, limit=limit)
 
 
 # --- employees -------------------------------------------------------------------------------------------------
@@ -308,11 +278,6 @@ class EmployeeMonth:
     activities: list[records.ActivityOut]
     corrections: list[corrections.CorrectionOut]
     recap: MonthlyRecap | None
-
-
-def month_bounds(year: int, month: int) -> tuple[date, date]:
-    first = date(year, month, 1)
-    return first, (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
 
 
 async def employee_month(session: AsyncSession, nip: str, year: int, month: int) -> EmployeeMonth:
@@ -344,7 +309,10 @@ async def unit_recaps(
         .scalars()
         .all()
     )
-    return [(e, await recap_for(session, e.nip, year, month)) for e in employees[offset : offset + limit]]
+    shown = employees[offset : offset + limit]
+    # One batch load for the page: the same figures the exports and month closing use.
+    recaps = await month_recaps(session, [e.nip for e in shown], year, month)
+    return [(e, recaps.get(e.nip)) for e in shown]
 
 
 async def all_units(session: AsyncSession) -> list[Unit]:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import BaseModel
 from sqlalchemy import delete, insert, select, update
@@ -108,6 +108,14 @@ class DayVersion(Protocol):
     def day(self) -> date: ...
     @property
     def version(self) -> int: ...
+
+
+class ChangedDay(NamedTuple):
+    """A day version recompute has just written."""
+
+    nip: str
+    day: date
+    version: int
 
 
 async def _daily_values(session: AsyncSession, rows: Sequence[DayVersion]) -> list[dict[str, Any]]:

@@ -255,7 +255,7 @@ class IngestWorker:
                 self._unconfirmed_acks.append(self._client.publish(topic, ack.model_dump_json(), qos=1))
             for one in group:
                 self._client.ack(one.delivery.mid, one.delivery.qos)
-            while self._unconfirmed_acks and self._unconfirmed_acks[0].is_published():
+            while self._unconfirmed_acks and _done_with(self._unconfirmed_acks[0]):
                 self._unconfirmed_acks.popleft()
             self.stats.settled += len(group)
             self.stats.flushes += 1
@@ -280,6 +280,16 @@ class IngestWorker:
                     return None
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_DELAY)
+
+
+def _done_with(info: mqtt.MQTTMessageInfo) -> bool:
+    """Whether an ack needs no more waiting for. One published while the broker was away is marked
+    NO_CONN and ``is_published()`` raises for it from then on (even once paho sends it after the
+    reconnect): nothing to wait for. Its batch was not PUBACKed either, so it comes again and is acked then."""
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return True
 
 
 def _punch_count(received: Received) -> int:

@@ -129,9 +129,10 @@ async def run_import(
     model: type[BaseModel],
     write: Callable[[int, Any], Awaitable[None]],
     dates: frozenset[str] = DATE_COLUMNS,
+    finish: Callable[[], Awaitable[None]] | None = None,
 ) -> ImportReport:
-    """Check each row (``dates`` are the date columns), ``write`` the valid ones, and commit or, on a dry run,
-    roll back. ``write`` raises ``RegistryError`` to reject a row."""
+    """Check each row (``dates`` are the date columns), ``write`` the valid ones, ``finish`` (writes kept for
+    the end), and commit or, on a dry run, roll back. ``write`` raises ``RegistryError`` to reject a row."""
     for number, row in rows:
         report.rows += 1
         data, problems = _prepare(row, dates)
@@ -148,6 +149,8 @@ async def run_import(
         except RegistryError as exc:
             value = row.get(exc.field) if exc.field else None
             report.rejected.append(RejectedRow(row=number, column=exc.field, value=value, reason=exc.message))
+    if finish is not None:
+        await finish()
     if report.dry_run:
         await session.rollback()
     else:

@@ -545,6 +545,9 @@ class HubSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    flash: Mapped[dict[str, str] | None] = mapped_column(
+        JSON, doc="The outcome of the last write ({'notice'|'error': text}), shown once on the next page"
+    )
 
 
 class DeadLetterResolution(Base):

@@ -263,15 +263,19 @@ async def test_an_operator_reads_the_board_maps_a_pin_and_corrects_a_day(
     await review.locator("button[type=submit]").click()
     await expect(page.locator("#activities .review-state").first).to_have_text("approved")
 
-    # Recaps by unit: the export links and the feed status (hub.feed.status) of the unit's month.
+    # Recaps by unit: the feed's CSV/XLSX exports for the signed-in user, and the feed status of the month.
     await page.goto(f"/dashboard/recaps?unit=BKPSDM&month={MONTH}")
-    await expect(page.locator("#csv")).to_have_attribute(
-        "href", f"/dashboard/exports/recaps.csv?unit=BKPSDM&month={MONTH}"
-    )
+    await expect(page.locator(f'#recaps tr[data-nip="{BUDI}"]')).to_be_visible()
     await expect(page.locator("#xlsx")).to_have_attribute(
         "href", f"/dashboard/exports/recaps.xlsx?unit=BKPSDM&month={MONTH}"
     )
-    await expect(page.locator(f'#recaps tr[data-nip="{BUDI}"]')).to_be_visible()
+    async with page.expect_download() as download_info:
+        await page.click("#csv")
+    download = await download_info.value
+    assert download.suggested_filename == f"recaps-{MONTH}-BKPSDM.csv"
+    csv_text = (await asyncio.to_thread(Path(await download.path()).read_bytes)).decode("utf-8-sig")
+    assert BUDI in csv_text
+    assert ANI in csv_text
     await expect(page.locator("#feed")).to_contain_text("Rekap harian (daily)")
     await expect(page.locator("#feed-unavailable")).to_have_count(0)
     await _shot(page, hub.store, "08-recaps")

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.access import Role, issue_token
@@ -37,6 +37,24 @@ async def client(engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
 async def _count(engine: AsyncEngine, model: type, *where: object) -> int:
     async with session_factory(engine)() as db:
         return int((await db.execute(select(func.count()).select_from(model).where(*where))).scalar_one())  # type: ignore[arg-type]
+
+
+async def outcome(client: httpx.AsyncClient, response: httpx.Response) -> str:
+    """Follow a write's redirect: the page shows its outcome once, as a notice or a problem."""
+    assert response.status_code == 303
+    page = (await client.get(response.headers["location"])).text
+    found = [kind for kind in ("notice", "problem") if f'<p class="{kind}"' in page]
+    assert len(found) == 1, page[:2000]
+    again = (await client.get(response.headers["location"])).text
+    assert f'<p class="{found[0]}"' not in again  # shown once
+    return found[0]
+
+
+async def test_a_link_cannot_carry_a_message_into_the_dashboard(client: httpx.AsyncClient) -> None:
+    await sign_in(client, "viewer")
+    page = (await client.get("/dashboard/exceptions?error=Akun+diblokir,+hubungi+0812&notice=x")).text
+    assert "Akun diblokir" not in page
+    assert '<p class="problem"' not in page
 
 
 async def test_pages_redirect_to_sign_in_and_back(client: httpx.AsyncClient) -> None:
@@ -143,11 +161,11 @@ async def test_resolving_a_dead_letter_needs_a_reason_and_is_audited(
     token = csrf_of((await client.get("/dashboard/exceptions")).text)
     short = await client.post("/dashboard/exceptions/dead-letters/1/resolve", data={"csrf": token, "reason": ""})
     assert short.status_code == 303
-    assert "error=" in short.headers["location"]
+    assert await outcome(client, short) == "problem"
     done = await client.post(
         "/dashboard/exceptions/dead-letters/1/resolve", data={"csrf": token, "reason": "edge fixed, batch resent"}
     )
-    assert "notice=" in done.headers["location"]
+    assert await outcome(client, done) == "notice"
     audited = await _count(engine, AuditEntry, AuditEntry.entity == "dead_letter", AuditEntry.actor == "user:operator")
     assert audited == 1
     page = (await client.get("/dashboard/exceptions")).text
@@ -195,9 +213,9 @@ async def test_reviewing_an_activity_goes_through_the_activity_service(
     token = csrf_of(page)
     url = f"/dashboard/employees/{BUDI}/activities/{activity}/review"
     refused = await client.post(url, data={"csrf": token, "action": "reject", "comment": ""})
-    assert "error=" in refused.headers["location"]  # a rejection needs a comment
+    assert await outcome(client, refused) == "problem"  # a rejection needs a comment
     done = await client.post(url, data={"csrf": token, "action": "approve", "month": MONTH})
-    assert "notice=" in done.headers["location"]
+    assert await outcome(client, done) == "notice"
     page = (await client.get(f"/dashboard/employees/{BUDI}?month={MONTH}")).text
     assert 'class="pill review-state">approved<' in page
     assert await _count(engine, AuditEntry, AuditEntry.entity == "activity", AuditEntry.actor == "user:operator") == 1
@@ -212,7 +230,36 @@ async def test_a_broken_terminal_day_gives_the_enrolled_their_schedule(client: h
         "/dashboard/terminals/T1/broken-day",
         data={"csrf": token, "day": str(DAY), "reason": "mati listrik sepanjang hari"},
     )
-    assert "notice=" in done.headers["location"], done.headers["location"]
+    assert await outcome(client, done) == "notice"
     board = (await client.get(PAGES[0])).text
     assert 'data-count="not_yet_in">1<' in board  # Siti (enrolled on T1) is present; Ani has no enrollment yet
     assert 'data-count="in">2<' in board
+
+
+async def test_recaps_page_exports_and_feed_status(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    await sign_in(client, "viewer")
+    page = (await client.get(PAGES[-1])).text
+    assert f'href="/dashboard/exports/recaps.csv?unit=BKPSDM&amp;month={MONTH}"' in page
+    assert "Rekap harian (daily)" in page  # the feed's own status of the unit's month
+    csv_file = await client.get(f"/dashboard/exports/recaps.csv?unit=BKPSDM&month={MONTH}")
+    assert csv_file.status_code == 200
+    assert csv_file.headers["content-disposition"] == f'attachment; filename="recaps-{MONTH}-BKPSDM.csv"'
+    assert BUDI in csv_file.content.decode("utf-8-sig")
+    days = await client.get(f"/dashboard/exports/days.xlsx?unit=BKPSDM&month={MONTH}")
+    assert days.status_code == 200
+    assert days.content.startswith(b"PK")  # an XLSX is a zip
+    assert (await client.get("/dashboard/exports/secrets.csv?month=2026-11")).status_code == 404
+    client.cookies.clear()
+    assert (await client.get(f"/dashboard/exports/recaps.csv?unit=BKPSDM&month={MONTH}")).status_code == 303
+
+
+async def test_recaps_page_says_feed_status_unavailable_without_the_feed_tables(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP TABLE feed_records"))
+    await sign_in(client, "viewer")
+    page = await client.get(PAGES[-1])
+    assert page.status_code == 200
+    assert 'id="feed-unavailable"' in page.text
+    assert f'data-nip="{BUDI}"' in page.text  # the recaps themselves are still there

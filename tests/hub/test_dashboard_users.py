@@ -56,6 +56,9 @@ def test_create_and_disable_users_from_the_command_line(tmp_path: Path) -> None:
 
     assert runner.invoke(app, ["disable-user", "rina", "--config", str(config)]).exit_code == 0
     assert asyncio.run(_users(config)) == [("rina", "operator", False)]
+    listed = runner.invoke(app, ["list-users", "--config", str(config)])
+    assert listed.exit_code == 0
+    assert listed.output.startswith("rina\toperator\tdisabled ")
     assert not asyncio.run(_signs_in(config, "rina", "sandi-rahasia-2026"))
     assert runner.invoke(app, ["disable-user", "nobody", "--config", str(config)]).exit_code == 1
 

@@ -1,4 +1,4 @@
-"""The secure broker is started once per module: making certificates and logins takes a second."""
+"""The secure broker is started once for the package: making certificates and logins takes a few seconds."""
 
 import tempfile
 from collections.abc import Iterator
@@ -9,7 +9,7 @@ import pytest
 from tests.security.brokerkit import SecureBroker, start_secure_broker
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def secure_broker() -> Iterator[SecureBroker]:
     with tempfile.TemporaryDirectory(prefix="presensi-secure-broker-") as tmp:
         secure = start_secure_broker(Path(tmp))

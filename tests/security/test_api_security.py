@@ -22,14 +22,15 @@ from hub.access import GRANTS, Permission, Role, issue_token
 from hub.api.app import API_PREFIX, PUBLIC_PATHS, create_app
 from hub.store.db import create_engine, session_factory
 from hub.store.migrate import upgrade
-from hub.store.models import AuditEntry
+from hub.store.models import AuditEntry, DeadLetter, FeedRecord
 from tests.hub.attendance_kit import BUDI, preset_text, seeded
 from tests.hub.hub_testkit import provision
 from tests.hub.test_hub_api import Api, _api, api_routes, assert_error_shape
 
 WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
-# POST only because a document is the body; it stores nothing (the test below proves it audits nothing).
-NOT_WRITES = {("POST", "/api/v1/policies/validate")}
+# POST only because a document is the body, or a computation is asked for; they store nothing (the tests below
+# prove they audit nothing).
+NOT_WRITES = {("POST", "/api/v1/policies/validate"), ("POST", "/api/v1/policies/{policy_row_id}/preview")}
 NEW_NIP = "199203152020121001"
 CSV_NIP = "199304202021011002"
 
@@ -122,6 +123,7 @@ def _steps(ids: dict[str, Any]) -> list[Step]:
     later = {**absence, "first": "2026-11-16", "last": "2026-11-16"}
     latest = {**absence, "first": "2026-11-17", "last": "2026-11-17"}
     employees_csv = f"nip,name,unit_code,active_from\n{CSV_NIP},Eko,DINAS,2021-01-01\n"
+    activities_csv = f"id,nip,date,start,end,description,norm_minutes\nEK-1,{BUDI},2026-11-05,08:00,09:00,Rapat,60\n"
     enrollments_csv = f"terminal_sn,pin,nip,valid_from\nT9,98,{CSV_NIP},2026-01-01\n"
     return [
         Step("POST", "/api/v1/units", "/api/v1/units", {"json": {"code": "DINAS", "name": "Dinas"}}),
@@ -173,10 +175,39 @@ def _steps(ids: dict[str, Any]) -> list[Step]:
         Step("POST", "/api/v1/policies/{policy_row_id}/activate", "/api/v1/policies/{policy}/activate", {}, True),
         Step("POST", "/api/v1/holidays/import", "/api/v1/holidays/import",
              {"content": "date,name,kind\n2026-11-02,Libur daerah,libur_nasional\n"}),
+        Step("POST", "/api/v1/holidays", "/api/v1/holidays",
+             {"json": {"day": "2026-11-20", "name": "Hari jadi kabupaten", "kind": "libur_nasional"}}),
+        Step("POST", "/api/v1/holidays", "/api/v1/holidays",
+             {"json": {"day": "2026-11-20", "name": "Hari jadi kota", "kind": "libur_nasional"}}, True),
+        Step("DELETE", "/api/v1/holidays/{day}", "/api/v1/holidays/2026-11-20",
+             {"params": {"kind": "libur_nasional"}}, True),
+        Step("POST", "/api/v1/activities/import", "/api/v1/activities/import",
+             {"params": {"dry_run": "false"}, "content": activities_csv}),
+        Step("POST", "/api/v1/dead-letters/{dead_letter_id}/resolve", "/api/v1/dead-letters/{dead_letter}/resolve",
+             {"json": {"reason": "edge firmware fixed, batch resent"}}),
+        Step("POST", "/api/v1/feed/records/{record_id}/retry", "/api/v1/feed/records/{feed_record}/retry", {}, True),
+        Step("POST", "/api/v1/feed/records/retry-failed", "/api/v1/feed/records/retry-failed", {}),
+        Step("POST", "/api/v1/months/{month}/close", "/api/v1/months/2026-11/close", {}),
         Step("POST", "/api/v1/schedule-groups", "/api/v1/schedule-groups", {"json": shift}),
         Step("POST", "/api/v1/schedule-assignments", "/api/v1/schedule-assignments",
              {"json": {"group_code": "JAGA", "nip": BUDI, "valid_from": "2026-11-01"}}),
     ]  # fmt: skip
+
+
+async def _dead_letter(engine: AsyncEngine) -> int:
+    async with session_factory(engine)() as db:
+        letter = DeadLetter(
+            received_at=datetime.now(UTC), topic="presensi/v1/edge/x/punches", edge_id="x", reason="bad", payload=b"{",
+            worker="test",
+        )  # fmt: skip
+        db.add(letter)
+        await db.commit()
+        return letter.id
+
+
+async def _first_feed_record(engine: AsyncEngine) -> int:
+    async with session_factory(engine)() as db:
+        return int((await db.execute(select(func.max(FeedRecord.id)))).scalar_one())
 
 
 async def _audit_count(engine: AsyncEngine) -> int:
@@ -196,9 +227,11 @@ async def test_every_write_refuses_lower_roles_and_is_audited(
     app, api = app_api
     declared = declared_permissions(app)
     writes = {route for route in declared if route[0] in WRITE_METHODS} - NOT_WRITES
-    ids: dict[str, Any] = {}
+    ids: dict[str, Any] = {"dead_letter": await _dead_letter(engine)}
     covered = set()
     for step in _steps(ids):
+        if "{feed_record}" in step.path and "feed_record" not in ids:
+            ids["feed_record"] = await _first_feed_record(engine)  # the newest record the steps queued
         path = step.path.format(**ids)
         permission = declared[(step.method, step.template)]
         assert permission is not None
@@ -236,6 +269,18 @@ async def test_validating_a_policy_writes_nothing(engine: AsyncEngine, app_api: 
     audited = await _audit_count(engine)
     checked = await api.call("POST", "/api/v1/policies/validate", Role.ADMIN, content=preset_text())
     assert checked.status_code == 200, checked.text
+    assert await _audit_count(engine) == audited
+
+
+async def test_previewing_a_policy_writes_nothing(engine: AsyncEngine, app_api: tuple[FastAPI, Api]) -> None:
+    _app, api = app_api
+    version2 = preset_text().replace("\nversion: 1", "\nversion: 2")
+    uploaded = await api.call("POST", "/api/v1/policies", Role.ADMIN, content=version2)
+    assert uploaded.status_code == 201, uploaded.text
+    audited = await _audit_count(engine)
+    path = f"/api/v1/policies/{uploaded.json()['id']}/preview"
+    previewed = await api.call("POST", path, Role.ADMIN, params={"month": "2026-11"})
+    assert previewed.status_code == 200, previewed.text
     assert await _audit_count(engine) == audited
 
 

@@ -18,7 +18,7 @@ from hub.users import SignedIn
 router = APIRouter(prefix="/exports", tags=["exports"])
 dashboard_router = APIRouter(prefix="/dashboard/exports", include_in_schema=False)  # the session cookie's path
 DashboardUser = Annotated[SignedIn, Depends(signed_in)]
-Month = Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+Month = Query(pattern=r"^[1-9]\d{3}-(0[1-9]|1[0-2])$", description="YYYY-MM")  # no year 0 (nor 0xxx)
 Format = Literal["csv", "xlsx"]
 
 

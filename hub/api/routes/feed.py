@@ -7,7 +7,7 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from hub.api.deps import Administrator, Db, Limit, Offset, Reader
+from hub.api.deps import Administrator, Db, Limit, Offset, Reader, RowId
 from hub.feed import months, outbox
 from hub.feed.dispatcher import feed_status
 from hub.feed.months import MonthCloseOut
@@ -84,7 +84,7 @@ async def status(request: Request, _caller: Reader) -> FeedStatusOut:
 
 
 @router.post("/feed/records/{record_id}/retry")
-async def retry(record_id: int, db: Db, caller: Administrator) -> FeedRecordOut:
+async def retry(record_id: RowId, db: Db, caller: Administrator) -> FeedRecordOut:
     """Send a record again at the next dispatcher round: a failed one after the cause was fixed, a retrying one
     without waiting for its backoff, or a sent one that e-Kinerja lost (it answers "duplicate" if it has it)."""
     row = await db.get(FeedRecord, record_id)
