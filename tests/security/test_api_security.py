@@ -153,10 +153,6 @@ def _steps(ids: dict[str, Any]) -> list[Step]:
         Step("DELETE", "/api/v1/tokens/{name}", "/api/v1/tokens/probe", {}, True),
         Step("POST", "/api/v1/attendance/recompute", "/api/v1/attendance/recompute",
              {"json": {"from": "2026-11-02", "to": "2026-11-03"}}),
-        # The recompute above queued feed records (the first is id 1).
-        Step("POST", "/api/v1/feed/records/{record_id}/retry", "/api/v1/feed/records/1/retry", {}, True),
-        Step("POST", "/api/v1/feed/records/retry-failed", "/api/v1/feed/records/retry-failed", {}),
-        Step("POST", "/api/v1/months/{month}/close", "/api/v1/months/2026-10/close", {}),
         Step("POST", "/api/v1/absences", "/api/v1/absences", {"json": absence}, saves="absence"),
         Step("PATCH", "/api/v1/absences/{absence_id}", "/api/v1/absences/{absence}",
              {"json": {"reference": "800/12/2026"}}, True),
