@@ -56,7 +56,7 @@ def record_values(
 ) -> dict[str, Any]:
     """One outbox row (as insert values) for a record version; one that could not be built is queued as failed."""
     now = datetime.now(UTC)
-    return {
+    values: dict[str, Any] = {
         "idempotency_key": idempotency_key(kind, record_key, version),
         "kind": kind,
         "record_key": record_key,
@@ -65,15 +65,18 @@ def record_values(
         "unit_code": unit_code,
         "month": month,
         "day": day,
-        "payload": payload,
         "status": FeedStatus.FAILED.value if problem else FeedStatus.PENDING.value,
         "attempts": 0,
-        "last_error": problem,
-        "outcome": None,
         "created_at": now,
         "next_attempt_at": now,
-        "sent_at": None,
     }
+    # Columns still NULL are left out (outcome, sent_at, and a daily record's payload): each value costs a bind
+    # conversion per row, and recompute waits for this insert.
+    if payload is not None:
+        values["payload"] = payload
+    if problem is not None:
+        values["last_error"] = problem
+    return values
 
 
 async def add_records(session: AsyncSession, values: Sequence[dict[str, Any]]) -> int:
@@ -95,7 +98,9 @@ async def add_records(session: AsyncSession, values: Sequence[dict[str, Any]]) -
                 .execution_options(synchronize_session=False)
             )
     for chunk in _chunks(values, 1000):
-        await session.execute(insert(FEED_TABLE), list(chunk))  # Core: no ORM bookkeeping per row
+        columns: set[str] = set().union(*(row.keys() for row in chunk))  # one INSERT wants one set of columns
+        rows = chunk if all(len(row) == len(columns) for row in chunk) else [dict.fromkeys(columns) | r for r in chunk]
+        await session.execute(insert(FEED_TABLE), list(rows))
     return len(values)
 
 

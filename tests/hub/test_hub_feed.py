@@ -456,3 +456,21 @@ async def test_records_queued_before_0006_keep_their_payload(store: Store) -> No
         assert (record.day, record.payload) == (None, {"key": "x:2026-11-02"})
     finally:
         await engine.dispose()
+
+
+async def test_records_of_different_shapes_are_queued_together(engine: AsyncEngine) -> None:
+    await seeded(engine)
+    good = outbox.record_values("monthly", f"{BUDI}:2026-10", 1, BUDI, "BKPSDM", "2026-10", payload={"k": 1})
+    bad = outbox.record_values("monthly", f"{SITI}:2026-10", 1, SITI, "BKPSDM", "2026-10", payload={}, problem="no")
+    daily = outbox.record_values("daily", f"{BUDI}:2026-10-01", 1, BUDI, "BKPSDM", "2026-10", day=date(2026, 10, 1))
+    assert set(bad) - set(good) == {"last_error"}
+    assert "payload" not in daily  # a queued daily record carries no payload yet: the column is left out
+    async with session_factory(engine)() as db:
+        assert await outbox.add_records(db, [good, bad, daily]) == 3
+        await db.commit()
+    found = {r.record_key: (r.status, r.payload, r.last_error, r.day) for r in await _records(engine)}
+    assert found == {
+        f"{BUDI}:2026-10": ("pending", {"k": 1}, None, None),
+        f"{SITI}:2026-10": ("failed", {}, "no", None),
+        f"{BUDI}:2026-10-01": ("pending", None, None, date(2026, 10, 1)),
+    }
