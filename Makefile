@@ -19,9 +19,10 @@ venv: $(STAMP)
 system-deps:
 	@./scripts/ensure-system-deps.sh
 
-## demo: a simulated fleet of ZK terminals, read back through pyzk (the whole chain once it lands)
+## demo: the whole chain (broker, hub, simulated terminals, edges, mock e-Kinerja), a week in a few minutes
+DEMO_ARGS ?=
 demo: $(STAMP) system-deps
-	$(BIN)/presensi sim demo
+	$(BIN)/presensi demo $(DEMO_ARGS)
 
 ## test: lint, then the default test suite (slow soak/benchmark runs excluded)
 test: $(STAMP) system-deps lint

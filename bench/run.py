@@ -2,7 +2,8 @@
 
 Each ``bench/bench_<name>.py`` exposes ``run() -> str`` returning a Markdown section (figures and
 the exact command). Results of modules not run this time are kept from the previous file, so
-``python -m bench.run simulator`` refreshes one section without losing the others.
+``python -m bench.run simulator`` refreshes one section without losing the others. Options after one name go
+to that module's ``run(argv)`` (``python -m bench.run recompute --employees 5000``).
 """
 
 import importlib
@@ -38,14 +39,18 @@ def available() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    names = argv or available()
+    split = next((n for n, a in enumerate(argv) if a.startswith("-")), len(argv))
+    names, options = argv[:split] or available(), argv[split:]
+    if options and len(names) != 1:
+        print("options need exactly one benchmark name: python -m bench.run recompute --employees 5000")
+        return 2
     previous = dict(SECTION.findall(OUTPUT.read_text())) if OUTPUT.exists() else {}
     sections = dict(previous)
     for name in names:
         module = importlib.import_module(f"bench.bench_{name}")
         print(f"== bench {name}", flush=True)
         started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        body = module.run()
+        body = module.run(options) if options else module.run()
         sections[name] = f"_Run {started} on {machine()}._\n\n{body.strip()}\n"
     parts = [
         "# Benchmarks\n",

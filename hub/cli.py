@@ -151,9 +151,14 @@ def _import(kind: str, csv_file: Path, config: Path | None, apply: bool) -> None
     text = csv_file.read_text(encoding="utf-8-sig")
 
     async def main(db: Any) -> int:
+        from hub.reconcile.activity_import import import_activities
         from hub.registry import csv_import
 
-        run_import = csv_import.import_employees if kind == "employees" else csv_import.import_enrollments
+        run_import = {
+            "employees": csv_import.import_employees,
+            "enrollments": csv_import.import_enrollments,
+            "activities": import_activities,
+        }[kind]
         report = await run_import(db, text, f"cli:{getpass.getuser()}", dry_run=not apply)
         verb = "would " if report.dry_run else ""
         typer.echo(
@@ -187,6 +192,16 @@ def import_enrollments(
 ) -> None:
     """Import enrollments (terminal_sn, pin, nip, valid_from, valid_to) from CSV; dry run by default."""
     _import("enrollments", csv_file, config, apply)
+
+
+@app.command("import-activities")
+def import_activities(
+    csv_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    config: ConfigOption = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Write the valid rows (default: dry run)")] = False,
+) -> None:
+    """Import activity entries from an e-Kinerja CSV export; idempotent by its id column; dry run by default."""
+    _import("activities", csv_file, config, apply)
 
 
 async def _with_session(settings: "HubSettings", work: Any) -> int:
@@ -231,10 +246,14 @@ def recompute(
 
     async def main(db: Any) -> int:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from sqlalchemy.ext.asyncio import AsyncEngine
 
-        from hub.reconcile.queue import process_pending
-        from hub.reconcile.service import recompute_range
+        from hub.reconcile.queue import PENDING_LEASE, run_pending
+        from hub.reconcile.service import RecomputeStats, recompute_range
+        from hub.store.lease import current_holder, holder_name
 
+        engine = db.bind
+        assert isinstance(engine, AsyncEngine)
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
         ) as progress:
@@ -243,18 +262,137 @@ def recompute(
             def step(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
+            stats: RecomputeStats | None
             if pending:
-                stats = await process_pending(db, progress=step)
+                stats = await run_pending(engine, holder_name("recompute --pending"), progress=step)
             else:
                 assert first is not None
                 assert last is not None
                 stats = await recompute_range(db, first, last, unit_code=unit, progress=step)
+        if stats is None:
+            other = await current_holder(engine, PENDING_LEASE)
+            who = f"{other[0]} (lease until {other[1]:%Y-%m-%d %H:%M:%S} UTC)" if other else "another process"
+            typer.echo(f"not started: {who} is processing the pending marks already", err=True)
+            return 3
         rate = stats.days / stats.seconds if stats.seconds else 0.0
         typer.echo(
             f"{stats.employees} employees, {stats.days} days ({stats.inserted} new, {stats.changed} changed, "
             f"{stats.unchanged} unchanged, {stats.skipped} without schedule or policy), {stats.punches} punches "
             f"in {stats.seconds:.2f} s ({rate:.0f} days/s)"
         )
+        return 0
+
+    _run(_with_session(settings, main))
+
+
+# --- the e-Kinerja feed ---------------------------------------------------------------------------
+
+feed_app = typer.Typer(no_args_is_help=True, help="The e-Kinerja feed: status, sending, month closing, backfill.")
+app.add_typer(feed_app, name="feed")
+
+
+@feed_app.command("status")
+def feed_status(config: ConfigOption = None) -> None:
+    """Records per status, the oldest unsent one, the next retry, and which process holds the sending lease."""
+    settings = _settings(config)
+
+    async def main(db: Any) -> int:
+        from hub.feed.dispatcher import feed_status as status_of
+
+        report = await status_of(db.bind)
+        typer.echo("  ".join(f"{name} {count}" for name, count in report.counts.items()))
+        typer.echo(f"oldest unsent: {report.oldest_open_at or '-'}   next retry: {report.next_attempt_at or '-'}")
+        typer.echo(f"sending: {report.lease_holder or 'nobody'} (lease until {report.lease_expires_at or '-'})")
+        typer.echo(f"endpoint: {settings.ekinerja.url or 'not set (records stay pending)'}")
+        return 0
+
+    _run(_with_session(settings, main))
+
+
+@feed_app.command("send-once")
+def feed_send_once(config: ConfigOption = None) -> None:
+    """Send every due record now (under the same lease as `hub run`'s dispatcher) and report; exit 1 on errors."""
+    settings = _settings(config)
+    if settings.ekinerja.url is None:
+        typer.echo("ekinerja.url is not set: nothing to send to", err=True)
+        raise typer.Exit(2)
+
+    async def main(db: Any) -> int:
+        from hub.feed.dispatcher import Dispatcher
+
+        dispatcher = Dispatcher(settings.ekinerja, db.bind, max_batches=1_000_000)
+        report = await dispatcher.send_once()
+        if not report.lease:
+            typer.echo("another hub process is sending right now (it holds the lease); nothing done")
+            return 0
+        typer.echo(f"{report.batches} batches: {report.sent} sent, {report.retrying} to retry, {report.failed} failed")
+        for error in dict.fromkeys(report.errors):
+            typer.echo(f"  {error}")
+        return 1 if report.retrying or report.failed else 0
+
+    _run(_with_session(settings, main))
+
+
+@feed_app.command("close-month")
+def feed_close_month(
+    month: Annotated[str, typer.Argument(help="YYYY-MM, a month that has ended")],
+    unit: Annotated[str | None, typer.Option("--unit", help="Only this unit and the units below it")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Snapshot each employee's recap of MONTH and queue it for e-Kinerja (safe to run again)."""
+    settings = _settings(config)
+
+    async def main(db: Any) -> int:
+        from hub.feed.months import close_month
+
+        closed = await close_month(db, month, f"cli:{getpass.getuser()}", unit_code=unit)
+        typer.echo(
+            f"{month} closed for {closed.unit_code or 'everyone'}: {closed.employees} employees, "
+            f"{closed.enqueued} recaps queued, {closed.unchanged} unchanged, {closed.skipped} without a recap"
+        )
+        return 0
+
+    _run(_with_session(settings, main))
+
+
+@feed_app.command("enqueue")
+def feed_enqueue(
+    from_: Annotated[str, typer.Option("--from", help="First date, YYYY-MM-DD")],
+    to: Annotated[str, typer.Option("--to", help="Last date, YYYY-MM-DD (inclusive)")],
+    config: ConfigOption = None,
+) -> None:
+    """Queue the current version of stored days not yet in the outbox (days computed before the feed existed)."""
+    from datetime import date
+
+    try:
+        first, last = date.fromisoformat(from_), date.fromisoformat(to)
+    except ValueError as exc:
+        typer.echo(f"bad date: {exc}", err=True)
+        raise typer.Exit(2) from None
+    settings = _settings(config)
+
+    async def main(db: Any) -> int:
+        from hub.feed.outbox import enqueue_days
+
+        queued = await enqueue_days(db, first, last)
+        await db.commit()
+        typer.echo(f"{queued} daily records queued")
+        return 0
+
+    _run(_with_session(settings, main))
+
+
+@feed_app.command("prune")
+def feed_prune(config: ConfigOption = None) -> None:
+    """Delete sent and superseded records older than ekinerja.retention_days (the dispatcher does it hourly)."""
+    settings = _settings(config)
+
+    async def main(db: Any) -> int:
+        from hub.feed.outbox import prune
+
+        pruned = await prune(db, settings.ekinerja.retention_days)
+        await db.commit()
+        typer.echo(f"{pruned} records pruned (older than {settings.ekinerja.retention_days} days)")
         return 0
 
     _run(_with_session(settings, main))

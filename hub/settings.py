@@ -9,7 +9,7 @@ import tomllib
 from contextvars import ContextVar
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -80,6 +80,52 @@ class ApiSettings(_Section):
     port: int = Field(default=8080, ge=1, le=65535)
 
 
+class EkinerjaSettings(_Section):
+    """Where and how the outbox is delivered to e-Kinerja (docs/ekinerja-feed.md)."""
+
+    url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="The submissions endpoint; None keeps records queued (pending) without sending them",
+    )
+    token: SecretStr | None = Field(default=None, description="Bearer token e-Kinerja issued to this region")
+    batch_size: int = Field(default=200, ge=1, le=500, description="Records per POST (the receiver takes 500)")
+    timeout_seconds: float = Field(default=15.0, gt=0, le=300, description="One POST, connect to last byte")
+    first_backoff_seconds: float = Field(default=10.0, gt=0, le=3600, description="Wait after the first failure")
+    max_backoff_seconds: float = Field(
+        default=1800.0, gt=0, le=86_400, description="The wait doubles per failed attempt up to this"
+    )
+    poll_seconds: float = Field(default=5.0, gt=0, le=3600, description="How often the dispatcher looks for work")
+    lease_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="How long the dispatcher lease lasts unless renewed"
+    )
+    retention_days: int = Field(
+        default=90, ge=1, le=3650, description="Sent and superseded records older than this are pruned"
+    )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_post(self) -> "EkinerjaSettings":
+        if self.lease_seconds <= 2 * self.timeout_seconds:
+            raise ValueError("lease_seconds must be more than twice timeout_seconds (a POST must end inside it)")
+        if self.max_backoff_seconds < self.first_backoff_seconds:
+            raise ValueError("max_backoff_seconds must not be below first_backoff_seconds")
+        return self
+
+
+class RecomputeSettings(_Section):
+    automatic: bool = Field(
+        default=True,
+        description="`hub run` processes the days marked for recompute by itself (late punches, registry changes)",
+    )
+    interval_seconds: float = Field(default=60.0, gt=0, le=86_400, description="Pause between two passes")
+    lease_seconds: float = Field(
+        default=300.0,
+        ge=1,
+        le=86_400,
+        description="How long a dead pass's lease blocks other runs; renewed every third of it while alive",
+    )
+
+
 class HubSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -92,6 +138,8 @@ class HubSettings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
+    ekinerja: EkinerjaSettings = EkinerjaSettings()
+    recompute: RecomputeSettings = RecomputeSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -17,6 +17,9 @@ from hub.api.routes import (
     dead_letters,
     employees,
     enrollments,
+    exceptions,
+    exports,
+    feed,
     liveness,
     policies,
     punches,
@@ -40,8 +43,8 @@ def create_app(engine: AsyncEngine) -> FastAPI:
     app.state.sessions = session_factory(engine)
     errors.install(app)
     modules = (units, employees, terminals, enrollments, punches, liveness, dead_letters, access)
-    attendance_modules = (attendance, absences, activities, corrections, policies, calendars)
-    for module in (*modules, *attendance_modules):
+    attendance_modules = (attendance, absences, activities, corrections, policies, calendars, exceptions)
+    for module in (*modules, *attendance_modules, feed, exports):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get("/healthz", tags=["health"])

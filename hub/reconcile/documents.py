@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.attendance.day import AttendanceDay
+from hub.attendance.day import AttendanceDay, Punch
 from hub.attendance.schedule import (
     DateOverride,
     Pattern,
@@ -124,14 +124,72 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def day_result(day: AttendanceDay) -> dict[str, Any]:
-    """The stored form of an evaluated day, plus the derived ``code`` and total ``percent``."""
-    result: dict[str, Any] = jsonable(day)
-    result["code"] = day.code
-    result["percent"] = str(day.percent)
-    return result
+def day_result(day: AttendanceDay, schedule: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The stored form of an evaluated day, plus the derived ``code`` and total ``percent``.
+
+    ``schedule`` is ``jsonable(day.schedule)`` when the caller already has it: a recompute shares one schedule
+    object among every employee of a unit on a date, so it is converted once. The fields are written out
+    rather than walked (the generic walk was most of a recompute's time); a test holds this to ``jsonable``.
+    """
+    return {
+        "nip": day.nip,
+        "day": day.day.isoformat(),
+        "status": day.status.value,
+        "policy_id": day.policy_id,
+        "policy_version": day.policy_version,
+        "schedule": jsonable(day.schedule) if schedule is None else schedule,
+        "holiday": day.holiday,
+        "absence_code": day.absence_code,
+        "check_in": None if day.check_in is None else day.check_in.isoformat(),
+        "check_out": None if day.check_out is None else day.check_out.isoformat(),
+        "minutes_late": day.minutes_late,
+        "minutes_early": day.minutes_early,
+        "late_code": day.late_code,
+        "early_code": day.early_code,
+        "missing_check_in": day.missing_check_in,
+        "missing_check_out": day.missing_check_out,
+        "deductions": [{"code": d.code, "percent": str(d.percent), "rule": d.rule} for d in day.deductions],
+        "presence_minutes": day.presence_minutes,
+        "activity_minutes": day.activity_minutes,
+        "activity_value_minutes": day.activity_value_minutes,
+        "effective_minutes": day.effective_minutes,
+        "findings": [f.value for f in day.findings],
+        "exceptions": [jsonable(e) for e in day.exceptions] if day.exceptions else [],
+        "code": day.code,
+        "percent": str(day.percent),
+    }
 
 
 def digest(value: Any) -> str:
     """A fingerprint of engine inputs: their ``repr`` (frozen dataclasses, decimals and dates print stably)."""
     return hashlib.sha256(repr(value).encode()).hexdigest()
+
+
+def punch_repr(p: Punch) -> str:
+    """``repr(p)`` as the dataclass prints it, without its generic machinery (a recompute hashes millions)."""
+    return (
+        f"Punch(key={p.key!r}, local_time={p.local_time!r}, status={p.status!r}, flags={p.flags!r}, "
+        f"matched={p.matched!r})"
+    )
+
+
+def day_digest(
+    punches: tuple[Punch, ...],
+    schedule_repr: str,
+    holiday: Any,
+    absences: list[Any],
+    activities: list[Any],
+    policy_id: str,
+    policy_version: int,
+) -> str:
+    """``digest([punches, schedule, holiday, absences, activities, policy_id, policy_version])`` with the
+    schedule's ``repr`` given (shared by a unit's employees) and punches printed by ``punch_repr``. Same
+    text, same hash: days stored before this existed keep matching."""
+    if not punches:
+        printed = "()"
+    elif len(punches) == 1:
+        printed = f"({punch_repr(punches[0])},)"
+    else:
+        printed = "(" + ", ".join(map(punch_repr, punches)) + ")"
+    text = f"[{printed}, {schedule_repr}, {holiday!r}, {absences!r}, {activities!r}, {policy_id!r}, {policy_version!r}]"
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -3,6 +3,7 @@ policies. Every write is audited and marks the affected employee days for recomp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal, TypeVar
 
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.attendance.absence import AbsenceKind, ApprovalStatus
 from hub.attendance.activity import ActivityStatus, ReviewAction, ReviewError, review
-from hub.attendance.calendar import Holiday, bundled_calendar, parse_holidays_csv
+from hub.attendance.calendar import Holiday, HolidayKind, bundled_calendar, parse_holidays_csv
 from hub.attendance.policy import Policy, PolicyError, load_policy
 from hub.reconcile.documents import ScheduleGroupDoc
 from hub.reconcile.marks import mark_employee, mark_everyone
@@ -165,15 +166,42 @@ class HolidayOut(_Out):
     name: str
 
 
+class HolidayIn(_In):
+    day: date
+    kind: HolidayKind
+    name: str = Field(min_length=1, max_length=200)
+
+
 class HolidayImport(BaseModel):
     imported: int
+    changed: int = 0  # new dates or new names: their days are marked for recompute
+    marked: int = 0  # employee ranges queued
     errors: list[str]
+
+
+async def _put_holidays(session: AsyncSession, holidays: Sequence[Holiday]) -> list[date]:
+    """Insert or rename; the dates whose holiday is new or renamed (a day's result names its holiday)."""
+    changed = []
+    for h in holidays:
+        row = await session.get(HolidayRow, (h.day, h.kind.value))
+        if row is None:
+            session.add(HolidayRow(day=h.day, kind=h.kind.value, name=h.name))
+            changed.append(h.day)
+        elif row.name != h.name:
+            row.name = h.name
+            changed.append(h.day)
+    return changed
+
+
+async def _mark_holidays(session: AsyncSession, days: Sequence[date]) -> int:
+    """Every employee's days between the first and the last changed date (the usual recompute horizon)."""
+    return await mark_everyone(session, min(days), "holiday", max(days)) if days else 0
 
 
 async def import_holidays(
     session: AsyncSession, actor: str, *, csv_text: str | None = None, year: int | None = None
 ) -> HolidayImport:
-    """From CSV text, or the calendar bundled for ``year``; an existing (date, kind) is replaced."""
+    """From CSV text, or the calendar bundled for ``year``; an existing (date, kind) is renamed."""
     if csv_text is not None:
         parsed = parse_holidays_csv(csv_text)
         if parsed.errors:
@@ -184,15 +212,36 @@ async def import_holidays(
             holidays = bundled_calendar(year or 2026).holidays
         except FileNotFoundError:
             raise NotFound(f"no bundled holiday calendar for {year}", field="year") from None
-    for h in holidays:
-        row = await session.get(HolidayRow, (h.day, h.kind.value))
-        if row is None:
-            session.add(HolidayRow(day=h.day, kind=h.kind.value, name=h.name))
-        else:
-            row.name = h.name
+    changed = await _put_holidays(session, holidays)
     audit.record(session, actor=actor, action="import", entity="holiday", key=str(len(holidays)))
+    marked = await _mark_holidays(session, changed)
     await commit(session)
-    return HolidayImport(imported=len(holidays), errors=[])
+    return HolidayImport(imported=len(holidays), changed=len(changed), marked=marked, errors=[])
+
+
+async def add_holiday(session: AsyncSession, data: HolidayIn, actor: str) -> HolidayImport:
+    """One holiday (or a new name for one); its day is marked for everyone."""
+    holiday = Holiday(data.day, data.name, data.kind)
+    changed = await _put_holidays(session, [holiday])
+    audit.record(
+        session, actor=actor, action="create", entity="holiday", key=f"{data.day}/{data.kind.value}", after=data
+    )
+    marked = await _mark_holidays(session, changed)
+    await commit(session)
+    return HolidayImport(imported=1, changed=len(changed), marked=marked, errors=[])
+
+
+async def remove_holiday(session: AsyncSession, day: date, kind: HolidayKind, actor: str) -> int:
+    """Delete a holiday (a date entered by mistake); its day is marked for everyone. Returns ranges queued."""
+    row = await session.get(HolidayRow, (day, kind.value))
+    if row is None:
+        raise NotFound(f"no {kind.value} holiday on {day}")
+    before = HolidayOut.model_validate(row)
+    await session.delete(row)
+    audit.record(session, actor=actor, action="delete", entity="holiday", key=f"{day}/{kind.value}", before=before)
+    marked = await _mark_holidays(session, [day])
+    await commit(session)
+    return marked
 
 
 async def list_holidays(session: AsyncSession, year: int | None) -> list[HolidayOut]:
@@ -350,6 +399,7 @@ class ActivityOut(_Out):
     status: ActivityStatus
     reviewer_comment: str
     reviewed_by: str | None
+    external_id: str | None = None  # e-Kinerja's id of an imported entry
 
 
 class ReviewIn(_In):

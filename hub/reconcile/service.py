@@ -9,15 +9,21 @@ punches of that terminal + PIN to the right employee for its dates. Raw punches 
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
+import os
 import time as clock
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from decimal import Decimal
+from typing import Any, NamedTuple
 
-from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+import orjson
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from hub.attendance.absence import Absence, AbsenceKind, ApprovalStatus
 from hub.attendance.activity import Activity, ActivityStatus
@@ -33,7 +39,8 @@ from hub.attendance.schedule import (
     UnitAssignment,
     schedule_for,
 )
-from hub.reconcile.documents import ScheduleGroupDoc, day_result, digest
+from hub.feed import outbox
+from hub.reconcile.documents import ScheduleGroupDoc, day_digest, day_result, jsonable
 from hub.registry.errors import NotFound, RegistryError
 from hub.registry.service import enrollment_matches, subtree_ids
 from hub.store.models import (
@@ -51,7 +58,8 @@ from hub.store.models import (
 )
 from hub.store.models import Punch as PunchRow
 
-CHUNK = 500  # employees per batch: bounds the IN lists (SQLite allows 32766 parameters) and the memory
+CHUNK = 1000  # employees per batch: bounds the IN lists (SQLite allows 32766 parameters) and the memory
+MAX_WORKERS = 2  # the benchmark machine's cores; more helps only where the store keeps up (see benchmarks.md)
 MISSING_PUNCH, BROKEN_TERMINAL_DAY, WRONG_PIN_MAPPING = "missing_punch", "broken_terminal_day", "wrong_pin_mapping"
 
 
@@ -95,11 +103,21 @@ def in_force(policies: Sequence[Policy], day: date) -> Policy | None:
         return None
 
 
+class Staff(NamedTuple):
+    """The employee columns the engine needs (a plain row: no ORM object per employee)."""
+
+    nip: str
+    unit_id: int
+    job_class: int | None
+    active_from: date
+    active_to: date | None
+
+
 @dataclass
 class Inputs:
     """Everything the engine needs for a batch of employees over [first - 1, last + 1]."""
 
-    employees: dict[str, Employee]
+    employees: dict[str, Staff]
     units: dict[int, UnitAssignment | None]
     exceptions: dict[str, EmployeeAssignment]
     calendar: HolidayCalendar
@@ -108,15 +126,43 @@ class Inputs:
     absences: dict[str, list[Absence]]
     activities: dict[str, list[Activity]]
     broken_days: dict[str, set[tuple[int, date]]]  # nip -> (correction id, day)
+    # Employees without exceptions share their unit's schedule object per date (frozen, so safe to share);
+    # its JSON form and repr are computed once for all of them.
+    _unit_schedules: dict[tuple[int, date], DaySchedule | None] = field(default_factory=dict, repr=False)
+    _schedule_forms: dict[int, tuple[DaySchedule, dict[str, Any], str]] = field(default_factory=dict, repr=False)
+    # Not an init field: ``dataclasses.replace(inputs, policies=...)`` (the policy preview) must start afresh.
+    _policies: dict[date, Policy | None] = field(default_factory=dict, init=False, repr=False)
 
     def schedule(self, nip: str, day: date) -> DaySchedule | None:
-        unit = self.units.get(self.employees[nip].unit_id)
-        if unit is None and nip not in self.exceptions:
+        unit_id = self.employees[nip].unit_id
+        exception = self.exceptions.get(nip)
+        if exception is None:
+            key = (unit_id, day)
+            if key not in self._unit_schedules:
+                self._unit_schedules[key] = self._schedule(None, unit_id, day)
+            return self._unit_schedules[key]
+        return self._schedule(exception, unit_id, day)
+
+    def _schedule(self, exception: EmployeeAssignment | None, unit_id: int, day: date) -> DaySchedule | None:
+        unit = self.units.get(unit_id)
+        if unit is None and exception is None:
             return None
         try:
-            return schedule_for(self.exceptions.get(nip), unit or UnitAssignment("-", "UTC", ()), day)
+            return schedule_for(exception, unit or UnitAssignment("-", "UTC", ()), day)
         except LookupError:
             return None
+
+    def schedule_forms(self, schedule: DaySchedule) -> tuple[dict[str, Any], str]:
+        """The schedule's stored JSON form and its ``repr`` (for the inputs hash), once per schedule object."""
+        found = self._schedule_forms.get(id(schedule))
+        if found is None or found[0] is not schedule:
+            found = self._schedule_forms[id(schedule)] = (schedule, jsonable(schedule), repr(schedule))
+        return found[1], found[2]
+
+    def policy(self, day: date) -> Policy | None:
+        if day not in self._policies:
+            self._policies[day] = in_force(self.policies, day)
+        return self._policies[day]
 
 
 async def _groups(session: AsyncSession) -> dict[str, ScheduleGroup]:
@@ -159,9 +205,8 @@ async def _unit_assignments(
 async def load_inputs(session: AsyncSession, nips: Sequence[str], first: date, last: date) -> Inputs:
     """One batch: a handful of queries whatever the number of employees in ``nips``."""
     lo, hi = first - timedelta(days=1), last + timedelta(days=1)
-    employees = {
-        e.nip: e for e in (await session.execute(select(Employee).where(Employee.nip.in_(nips)))).scalars().all()
-    }
+    staff = select(Employee.nip, Employee.unit_id, Employee.job_class, Employee.active_from, Employee.active_to)
+    employees = {row[0]: Staff(*row) for row in (await session.execute(staff.where(Employee.nip.in_(nips)))).all()}
     groups = await _groups(session)
     units = await _unit_assignments(session, groups, {e.unit_id for e in employees.values()})
     exception_rows = (
@@ -208,17 +253,32 @@ async def load_inputs(session: AsyncSession, nips: Sequence[str], first: date, l
             for c in all_remaps
         )
 
-    def as_punch(p: PunchRow) -> Punch:
+    def as_punch(p: Any) -> Punch:
         return Punch(p.key, p.local_time, p.status, tuple(p.flags.split(",")) if p.flags else ())
 
+    # Core rows, not ORM objects: a month of a batch is ~45,000 punches and identity-mapping them cost more
+    # than evaluating the days.
     query = (
-        select(PunchRow, Enrollment.nip)
+        select(
+            Enrollment.nip,
+            PunchRow.key,
+            PunchRow.local_time,
+            PunchRow.status,
+            PunchRow.flags,
+            PunchRow.terminal_sn,
+            PunchRow.pin,
+            PunchRow.local_date,
+        )
         .join(Enrollment, enrollment_matches(PunchRow.terminal_sn, PunchRow.pin, PunchRow.local_date))
         .where(Enrollment.nip.in_(nips), PunchRow.local_date.between(lo, hi))
     )
-    for p, nip in (await session.execute(query)).all():
-        if not (all_remaps and remapped(p.terminal_sn, p.pin, p.local_date)):
-            punches[nip].append(as_punch(p))
+    if all_remaps:
+        for p in (await session.execute(query)).all():
+            if not remapped(p.terminal_sn, p.pin, p.local_date):
+                punches[p.nip].append(as_punch(p))
+    else:
+        for nip, key, local_time, status, flags, *_ in (await session.execute(query)).all():
+            punches[nip].append(Punch(key, local_time, status, tuple(flags.split(",")) if flags else ()))
     for c in remaps:
         assert c.nip is not None
         moved = select(PunchRow).where(
@@ -287,8 +347,20 @@ def activity_of(r: ActivityRow) -> Activity:
     )
 
 
-def evaluate(inputs: Inputs, nip: str, first: date, last: date) -> tuple[list[tuple[AttendanceDay, str]], int]:
-    """The employee's evaluated days in [first, last] with each day's inputs hash, and how many were skipped."""
+class _DayInputs(NamedTuple):
+    day: date
+    schedule: DaySchedule
+    policy: Policy
+    punches: tuple[Punch, ...]
+    holiday: Holiday | None
+    absences: list[Absence]
+    activities: list[Activity]
+    inputs_hash: str
+
+
+def _day_inputs(inputs: Inputs, nip: str, first: date, last: date) -> tuple[list[_DayInputs], int]:
+    """The employee's days in [first, last] that can be evaluated, with each day's inputs hash; and how many
+    could not (no schedule group or no policy in force)."""
     employee = inputs.employees[nip]
     lo, hi = max(first, employee.active_from), min(last, employee.active_to or last)
     schedules = {d: inputs.schedule(nip, d) for d in dates(lo - timedelta(days=1), hi + timedelta(days=1))}
@@ -304,88 +376,246 @@ def evaluate(inputs: Inputs, nip: str, first: date, last: date) -> tuple[list[tu
     by_day = attribute_punches(punches, known)
     absences = inputs.absences.get(nip, [])
     activities = inputs.activities.get(nip, [])
-    out: list[tuple[AttendanceDay, str]] = []
+    out: list[_DayInputs] = []
     skipped = 0
     for day in dates(lo, hi) if lo <= hi else []:
         schedule = schedules[day]
-        policy = in_force(inputs.policies, day)
+        policy = inputs.policy(day)
         if schedule is None or policy is None:
             skipped += 1
             continue
         day_punches = by_day.get(day, ())
         holiday = inputs.calendar.on(day)
-        day_activities = [a for a in activities if a.day == day]
-        day_absences = [a for a in absences if a.covers(day)]
-        evaluated = evaluate_day(
-            nip, schedule, policy, day_punches, holiday=holiday, absences=day_absences, activities=day_activities
+        day_activities = [a for a in activities if a.day == day] if activities else []
+        day_absences = [a for a in absences if a.covers(day)] if absences else []
+        _, schedule_repr = inputs.schedule_forms(schedule)
+        inputs_hash = day_digest(
+            day_punches, schedule_repr, holiday, day_absences, day_activities, policy.id, policy.version
         )
-        inputs_hash = digest([day_punches, schedule, holiday, day_absences, day_activities, policy.id, policy.version])
-        out.append((evaluated, inputs_hash))
+        out.append(_DayInputs(day, schedule, policy, day_punches, holiday, day_absences, day_activities, inputs_hash))
     return out, skipped
+
+
+def _evaluated(nip: str, d: _DayInputs) -> AttendanceDay:
+    return evaluate_day(
+        nip, d.schedule, d.policy, d.punches, holiday=d.holiday, absences=d.absences, activities=d.activities
+    )
+
+
+def evaluate(inputs: Inputs, nip: str, first: date, last: date) -> tuple[list[tuple[AttendanceDay, str]], int]:
+    """The employee's evaluated days in [first, last] with each day's inputs hash, and how many were skipped."""
+    days, skipped = _day_inputs(inputs, nip, first, last)
+    return [(_evaluated(nip, d), d.inputs_hash) for d in days], skipped
+
+
+class DayRow(NamedTuple):
+    """One computed day as ``attendance_days`` stores it; ``result`` is the JSON text, ``version`` is filled in
+    when the row is stored."""
+
+    nip: str
+    day: date
+    status: str
+    check_in: datetime | None
+    check_out: datetime | None
+    minutes_late: int
+    minutes_early: int
+    codes: str | None
+    deduction_percent: Decimal
+    policy_id: str
+    policy_version: int
+    result: str
+    version: int
+    inputs_hash: str
+
+
+@dataclass
+class Computed:
+    """What evaluating a batch gives: the rows whose inputs changed (or are new) and the counts."""
+
+    rows: list[DayRow] = field(default_factory=list)
+    employees: int = 0
+    days: int = 0
+    unchanged: int = 0  # same inputs hash as stored: not evaluated at all
+    skipped: int = 0
+    punches: int = 0
+
+
+def compute_batch(inputs: Inputs, nips: Sequence[str], first: date, last: date, known: dict[Key, str]) -> Computed:
+    """Evaluate a batch (pure: no store access, so it can run in a worker process). A day whose inputs hash
+    equals the stored one (``known``) is not evaluated: the engine is pure, so its result is the stored one."""
+    out = Computed(punches=sum(len(v) for v in inputs.punches.values()))
+    for nip in nips:
+        if nip not in inputs.employees:
+            continue
+        out.employees += 1
+        days, skipped = _day_inputs(inputs, nip, first, last)
+        out.skipped += skipped
+        out.days += len(days)
+        for d in days:
+            if known.get((nip, d.day)) == d.inputs_hash:
+                out.unchanged += 1
+                continue
+            day = _evaluated(nip, d)
+            schedule_json, _ = inputs.schedule_forms(d.schedule)
+            result = orjson.dumps(day_result(day, schedule_json)).decode()
+            out.rows.append(
+                DayRow(
+                    nip,
+                    day.day,
+                    day.status.value,
+                    day.check_in,
+                    day.check_out,
+                    day.minutes_late,
+                    day.minutes_early,
+                    day.code,
+                    day.percent,
+                    day.policy_id,
+                    day.policy_version,
+                    result,
+                    0,
+                    d.inputs_hash,
+                )
+            )
+    return out
+
+
+Key = tuple[str, date]
+
+
+async def stored_versions(
+    session: AsyncSession, nips: Sequence[str], first: date, last: date
+) -> dict[Key, tuple[int, str]]:
+    """(nip, day) -> (version, inputs hash) of the stored days: no results loaded, most days are unchanged."""
+    query = select(AttendanceDayRow.nip, AttendanceDayRow.day, AttendanceDayRow.version, AttendanceDayRow.inputs_hash)
+    rows = await session.execute(query.where(AttendanceDayRow.nip.in_(nips), AttendanceDayRow.day.between(first, last)))
+    return {(nip, day): (version, inputs_hash) for nip, day, version, inputs_hash in rows.all()}
+
+
+async def store_computed(
+    session: AsyncSession, computed: Computed, stored: dict[Key, tuple[int, str]], first: date, last: date
+) -> RecomputeStats:
+    """Write a computed batch in the caller's transaction: new days inserted at version 1, days whose result
+    changed upserted at version + 1, days with new inputs but the same result get only the new hash."""
+    stats = RecomputeStats(
+        employees=computed.employees,
+        days=computed.days,
+        unchanged=computed.unchanged,
+        skipped=computed.skipped,
+        punches=computed.punches,
+    )
+    now = datetime.now(UTC)
+    new = [r for r in computed.rows if (r.nip, r.day) not in stored]
+    again = [r for r in computed.rows if (r.nip, r.day) in stored]
+    changed: list[DayRow] = []
+    same_result: list[DayRow] = []
+    if again:
+        # Only days whose inputs changed reach here; their stored results decide between a new version and
+        # just a new hash (e.g. a repeated punch inside the double-press window changes nothing).
+        results = await session.execute(
+            select(AttendanceDayRow.nip, AttendanceDayRow.day, AttendanceDayRow.result).where(
+                AttendanceDayRow.nip.in_({r.nip for r in again}), AttendanceDayRow.day.between(first, last)
+            )
+        )
+        previous = {(nip, day): result for nip, day, result in results.all()}
+        for r in again:
+            if previous.get((r.nip, r.day)) == orjson.loads(r.result):
+                same_result.append(r)
+            else:
+                changed.append(r._replace(version=stored[(r.nip, r.day)][0] + 1))
+    written = [r._replace(version=1) for r in new] + changed
+    connection = await session.connection()
+    await _upsert_days(connection, written, now)
+    # Same transaction: a committed day never misses the e-Kinerja feed, a rolled-back one is never fed.
+    await outbox.enqueue_daily(session, written)
+    if same_result:
+        await session.execute(
+            update(AttendanceDayRow),
+            [{"nip": r.nip, "day": r.day, "inputs_hash": r.inputs_hash, "computed_at": now} for r in same_result],
+        )
+    _expire_loaded_days(session)
+    stats.inserted, stats.changed, stats.unchanged = len(new), len(changed), stats.unchanged + len(same_result)
+    return stats
+
+
+def _expire_loaded_days(session: AsyncSession) -> None:
+    """Rows are written below the ORM: day objects a caller already loaded (a correction's before-snapshot)
+    would otherwise keep their old values for the rest of the session."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, AttendanceDayRow):
+            session.expire(obj)
+
+
+DAY_COLUMNS = (*DayRow._fields, "computed_at")
+_POSTGRES_TYPES = (
+    "text", "date", "text", "timestamp", "timestamp", "int", "int", "text", "numeric", "text", "int", "text", "int",
+    "text", "timestamptz",
+)  # fmt: skip
+_UPDATE = ", ".join(f"{c} = excluded.{c}" for c in DAY_COLUMNS if c not in ("nip", "day"))
+SQLITE_UPSERT = (
+    f"INSERT INTO attendance_days ({', '.join(DAY_COLUMNS)}) VALUES ({', '.join('?' * len(DAY_COLUMNS))}) "
+    f"ON CONFLICT (nip, day) DO UPDATE SET {_UPDATE}"
+)
+POSTGRES_UPSERT = (
+    f"INSERT INTO attendance_days ({', '.join(DAY_COLUMNS)}) "
+    f"SELECT {', '.join(c + '::json' if c == 'result' else c for c in DAY_COLUMNS)} FROM unnest("
+    + ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_POSTGRES_TYPES, start=1))
+    + f") AS t({', '.join(DAY_COLUMNS)}) ON CONFLICT (nip, day) DO UPDATE SET {_UPDATE}"
+)
+
+
+def _sqlite_time(moment: datetime | None) -> str | None:
+    """SQLAlchemy's SQLite DATETIME text (naive; ``UtcDateTime`` values are converted to UTC first)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(" ", "microseconds")
+
+
+async def _upsert_days(connection: AsyncConnection, rows: Sequence[DayRow], now: datetime) -> None:
+    """One driver-level statement per batch, in the forms the ORM reads back (see ``hub.store.types``):
+    PostgreSQL gets one array per column through ``unnest``, SQLite an ``executemany``."""
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":
+        columns = [list(c) for c in zip(*rows, strict=True)]
+        await connection.exec_driver_sql(POSTGRES_UPSERT, (*columns, [now] * len(rows)))
+        return
+    stamp = _sqlite_time(now)
+    params = [
+        (
+            r.nip,
+            r.day.isoformat(),
+            r.status,
+            _sqlite_time(r.check_in),
+            _sqlite_time(r.check_out),
+            r.minutes_late,
+            r.minutes_early,
+            r.codes,
+            float(r.deduction_percent),  # as SQLAlchemy binds Numeric on SQLite
+            r.policy_id,
+            r.policy_version,
+            r.result,
+            r.version,
+            r.inputs_hash,
+            stamp,
+        )
+        for r in rows
+    ]
+    await connection.exec_driver_sql(SQLITE_UPSERT, params)
 
 
 async def recompute(session: AsyncSession, nips: Sequence[str], first: date, last: date) -> RecomputeStats:
     """Recompute and store ``nips``' days in [first, last]; the caller commits."""
     started = clock.perf_counter()
-    stats = RecomputeStats()
     inputs = await load_inputs(session, nips, first, last)
     if not inputs.policies:
         raise NoPolicy("no active allowance policy: upload and activate one first")
-    existing = {
-        (row.nip, row.day): row
-        for row in (
-            await session.execute(
-                select(AttendanceDayRow).where(
-                    AttendanceDayRow.nip.in_(nips), AttendanceDayRow.day.between(first, last)
-                )
-            )
-        )
-        .scalars()
-        .all()
-    }
-    now = datetime.now(UTC)
-    stats.punches = sum(len(v) for v in inputs.punches.values())
-    for nip in nips:
-        if nip not in inputs.employees:
-            continue
-        stats.employees += 1
-        evaluated, skipped = evaluate(inputs, nip, first, last)
-        stats.skipped += skipped
-        for day, inputs_hash in evaluated:
-            stats.days += 1
-            result = day_result(day)
-            row = existing.get((nip, day.day))
-            if row is None:
-                session.add(_new_row(day, result, inputs_hash, now))
-                stats.inserted += 1
-            elif row.result != result:
-                _fill(row, day, result)
-                row.version += 1
-                row.inputs_hash, row.computed_at = inputs_hash, now
-                stats.changed += 1
-            else:
-                if row.inputs_hash != inputs_hash:
-                    row.inputs_hash, row.computed_at = inputs_hash, now
-                stats.unchanged += 1
-    await session.flush()
+    stored = await stored_versions(session, nips, first, last)
+    computed = compute_batch(inputs, nips, first, last, {k: h for k, (_, h) in stored.items()})
+    stats = await store_computed(session, computed, stored, first, last)
     stats.seconds = clock.perf_counter() - started
     return stats
-
-
-def _fill(row: AttendanceDayRow, day: AttendanceDay, result: dict[str, Any]) -> None:
-    row.status = day.status.value
-    row.check_in, row.check_out = day.check_in, day.check_out
-    row.minutes_late, row.minutes_early = day.minutes_late, day.minutes_early
-    row.codes = day.code
-    row.deduction_percent = day.percent
-    row.policy_id, row.policy_version = day.policy_id, day.policy_version
-    row.result = result
-
-
-def _new_row(day: AttendanceDay, result: dict[str, Any], inputs_hash: str, now: datetime) -> AttendanceDayRow:
-    row = AttendanceDayRow(nip=day.nip, day=day.day, version=1, inputs_hash=inputs_hash, computed_at=now)
-    _fill(row, day, result)
-    return row
 
 
 async def employees_in(session: AsyncSession, unit_code: str | None = None) -> list[str]:
@@ -393,6 +623,11 @@ async def employees_in(session: AsyncSession, unit_code: str | None = None) -> l
     if unit_code is not None:
         query = query.where(Employee.unit_id.in_(await subtree_ids(session, unit_code)))
     return list((await session.execute(query)).scalars().all())
+
+
+def default_workers() -> int:
+    """Evaluation processes for a large recompute: one per core, at most ``MAX_WORKERS``."""
+    return min(MAX_WORKERS, os.cpu_count() or 1)
 
 
 async def recompute_range(
@@ -403,19 +638,73 @@ async def recompute_range(
     unit_code: str | None = None,
     nips: Sequence[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> RecomputeStats:
-    """Recompute every employee (or a unit subtree, or ``nips``) for [first, last], committing per batch."""
+    """Recompute every employee (or a unit subtree, or ``nips``) for [first, last], committing per batch.
+
+    With more than one batch and ``workers`` > 1 (default: ``default_workers()``), batches are evaluated in
+    worker processes while this one loads the next batches and stores the finished ones; every read and write
+    still goes through ``session``, one commit per batch in order, as in the sequential path."""
     chosen = list(nips) if nips is not None else await employees_in(session, unit_code)
+    batches = [chosen[start : start + CHUNK] for start in range(0, len(chosen), CHUNK)]
+    workers = default_workers() if workers is None else workers
     total = RecomputeStats()
-    for start in range(0, len(chosen), CHUNK):
-        batch = chosen[start : start + CHUNK]
-        total.add(await recompute(session, batch, first, last))
+    done = 0
+
+    async def finished(batch: Sequence[str], stats: RecomputeStats) -> None:
+        nonlocal done
+        total.add(stats)
         await session.commit()
+        done += len(batch)
         if progress is not None:
-            progress(min(start + CHUNK, len(chosen)), len(chosen))
+            progress(done, len(chosen))
+
+    if workers < 2 or len(batches) < 2:
+        for batch in batches:
+            await finished(batch, await recompute(session, batch, first, last))
+    else:
+        await _recompute_in_workers(session, batches, first, last, min(workers, len(batches)), finished)
     if progress is not None and not chosen:
         progress(0, 0)
     return total
+
+
+async def _recompute_in_workers(
+    session: AsyncSession,
+    batches: Sequence[Sequence[str]],
+    first: date,
+    last: date,
+    workers: int,
+    finished: Callable[[Sequence[str], RecomputeStats], Awaitable[None]],
+) -> None:
+    """Keep ``workers`` batches evaluating plus one loaded ahead; store and commit them in order."""
+    loop = asyncio.get_running_loop()
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    in_flight: deque[tuple[Sequence[str], dict[Key, tuple[int, str]], asyncio.Future[Computed], float]] = deque()
+
+    async def store_oldest() -> None:
+        batch, stored, future, started = in_flight.popleft()
+        computed = await future
+        stats = await store_computed(session, computed, stored, first, last)
+        stats.seconds = clock.perf_counter() - started
+        await finished(batch, stats)
+
+    try:
+        for batch in batches:
+            started = clock.perf_counter()
+            inputs = await load_inputs(session, batch, first, last)
+            if not inputs.policies:
+                raise NoPolicy("no active allowance policy: upload and activate one first")
+            stored = await stored_versions(session, batch, first, last)
+            known = {k: h for k, (_, h) in stored.items()}
+            future = loop.run_in_executor(pool, compute_batch, inputs, batch, first, last, known)
+            in_flight.append((batch, stored, future, started))
+            if len(in_flight) > workers:
+                await store_oldest()
+        while in_flight:
+            await store_oldest()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 async def month_days(session: AsyncSession, nip: str, year: int, month: int) -> tuple[list[AttendanceDay], Inputs]:
@@ -427,13 +716,22 @@ async def month_days(session: AsyncSession, nip: str, year: int, month: int) -> 
     return [d for d, _ in evaluate(inputs, nip, first, last)[0]], inputs
 
 
-async def recap_for(session: AsyncSession, nip: str, year: int, month: int) -> MonthlyRecap | None:
-    """The monthly recap computed on the fly; None when no day of the month could be evaluated."""
-    days, inputs = await month_days(session, nip, year, month)
-    policy = in_force(inputs.policies, date(year, month, 1)) or in_force(
-        inputs.policies, days[-1].day if days else date(year, month, 1)
-    )
+def recap_of(inputs: Inputs, nip: str, first: date, last: date) -> MonthlyRecap | None:
+    """Pure: ``nip``'s recap of the month [first, last] from loaded inputs, under ``inputs.policies``; None when
+    no day of the month could be evaluated or the employee has no kelas jabatan."""
+    days = [d for d, _ in evaluate(inputs, nip, first, last)[0]]
+    policy = in_force(inputs.policies, first) or in_force(inputs.policies, days[-1].day if days else first)
     job_class = inputs.employees[nip].job_class
     if not days or policy is None or job_class is None:
         return None
     return monthly_recap(days, policy, job_class)
+
+
+async def recap_for(session: AsyncSession, nip: str, year: int, month: int) -> MonthlyRecap | None:
+    """The monthly recap computed on the fly; None when no day of the month could be evaluated."""
+    first = date(year, month, 1)
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    inputs = await load_inputs(session, [nip], first, last)
+    if nip not in inputs.employees:
+        raise NotFound(f"no employee with NIP {nip}")
+    return recap_of(inputs, nip, first, last)

@@ -320,7 +320,7 @@ class ActivityRow(Base):
     """A daily activity entry with its review state."""
 
     __tablename__ = "activities"
-    __table_args__ = (Index(None, "nip", "day"),)
+    __table_args__ = (Index(None, "nip", "day"), Index(None, "external_id", unique=True))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     nip: Mapped[str] = mapped_column(ForeignKey("employees.nip", ondelete="RESTRICT"))
@@ -336,6 +336,9 @@ class ActivityRow(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    external_id: Mapped[str | None] = mapped_column(
+        String(100), doc="The entry's id in e-Kinerja: a CSV re-import updates the same row"
+    )
 
 
 class PolicyRow(Base):
@@ -422,3 +425,87 @@ class RecomputeQueue(Base):
     last: Mapped[date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(String(32))
     marked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# --- e-Kinerja feed -------------------------------------------------------------------------------
+
+
+class FeedRecord(Base):
+    """One version of a record for e-Kinerja in the transactional outbox, written in the same transaction as the
+    attendance day (or the month's recap) it carries, so a committed change can never miss the feed.
+
+    ``status``: pending -> sent, or retrying (``attempts``, ``last_error``, ``next_attempt_at``) -> sent; failed
+    when the receiver refuses the record itself (an operator retries it); superseded when a newer version of the
+    same ``record_key`` was queued before this one was sent (the newer one carries the data)."""
+
+    __tablename__ = "feed_records"
+    __table_args__ = (
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "kind", "record_key", "version"),
+        Index(None, "month", "unit_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    record_key: Mapped[str] = mapped_column(String(120))
+    version: Mapped[int] = mapped_column(Integer)
+    nip: Mapped[str] = mapped_column(String(18), index=True)
+    unit_code: Mapped[str] = mapped_column(String(32))
+    month: Mapped[str] = mapped_column(String(7))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(16), doc="The receiver's word: stored, duplicate, stale")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class MonthRecapRow(Base):
+    """The recap of a closed month as last fed: a later correction that changes it bumps ``version``."""
+
+    __tablename__ = "month_recaps"
+    __table_args__ = (Index(None, "month", "unit_code"),)
+
+    nip: Mapped[str] = mapped_column(ForeignKey("employees.nip", ondelete="CASCADE"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))
+    recap: Mapped[dict[str, Any]] = mapped_column(JSON)
+    closed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MonthClose(Base):
+    """One run of closing a month (for a unit subtree or everyone) and what it did."""
+
+    __tablename__ = "month_closes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    unit_code: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), doc="running, done or failed")
+    employees: Mapped[int] = mapped_column(Integer)
+    enqueued: Mapped[int] = mapped_column(Integer)
+    unchanged: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[int] = mapped_column(Integer, doc="No day of the month could be evaluated")
+    error: Mapped[str | None] = mapped_column(Text)
+    closed_by: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+# --- coordination ---------------------------------------------------------------------------------
+
+
+class Lease(Base):
+    """A named lease: whoever holds an unexpired one may do the named job (one dispatcher, one recompute)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -108,6 +108,8 @@ def hub_config(
     store_schema: str | None,
     api_port: int,
     client_id: str,
+    ekinerja_url: str | None = None,
+    ekinerja_token: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     database: dict[str, Any] = {"url": store_url}
@@ -118,6 +120,15 @@ def hub_config(
         "mqtt": {**broker_client_settings(plan, HUB_LOGIN, client="hub"), "client_id": client_id},
         "api": {"host": "127.0.0.1", "port": api_port},
     }
+    if ekinerja_url:
+        # Polled every second and retried within seconds: a receiver outage in a test is seconds long.
+        config["ekinerja"] = {
+            "url": ekinerja_url,
+            "token": ekinerja_token or "",
+            "poll_seconds": 1.0,
+            "first_backoff_seconds": 1.0,
+            "max_backoff_seconds": 10.0,
+        }
     return merge(config, extra or {})
 
 

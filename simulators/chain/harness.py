@@ -45,7 +45,7 @@ from simulators.chain.configs import (
 )
 from simulators.chain.process import ManagedProcess, ProcessError, presensi_command
 from simulators.chain.proxy import CutMode, TcpProxy
-from simulators.zk.journal import read_journal_keys
+from simulators.zk.journal import read_journal_keys_from
 
 ADMIN_TOKEN_NAME = "chain-admin"
 SERIAL_PREFIX = "PRS"
@@ -175,6 +175,8 @@ class Chain:
         self.edges: dict[str, ManagedProcess] = {}
         self.admin_token = ""
         self._started = False
+        self._journal_read = 0  # bytes of the journal already parsed into _made
+        self._made: list[str] = []
 
     # --- paths and URLs ---------------------------------------------------------------------------
 
@@ -231,6 +233,8 @@ class Chain:
 
     def _start(self) -> None:
         spec = self.spec
+        if spec.store_schema and self.store_url.startswith("postgres"):
+            asyncio.run(_create_schema(self.store_url, spec.store_schema))
         self.broker.start()
         if self.receiver is not None:
             self.receiver.start()
@@ -270,6 +274,8 @@ class Chain:
             store_schema=self.spec.store_schema,
             api_port=self.api_port,
             client_id="chain-hub",
+            ekinerja_url=f"{self.receiver_url}/api/v1/submissions" if self.spec.receiver else None,
+            ekinerja_token=self.spec.receiver_token,
             extra=self.spec.hub_extra,
         )
         self.hub_config_path.parent.mkdir(parents=True, exist_ok=True)
@@ -330,8 +336,9 @@ class Chain:
         return found + ([self.receiver] if self.receiver is not None else [])
 
     def check_running(self) -> None:
-        """Raise if a process that should run has exited (e.g. crashed) since it was started."""
-        dead = [p for p in self.processes() if p.starts and not p.running and p.returncode is not None]
+        """Raise if a process that should run has exited (crashed) since it was started. Processes stopped
+        or killed through the harness (``stop()``, ``kill()``) do not count until started again."""
+        dead = [p for p in self.processes() if p.crashed]
         if dead:
             raise ProcessError("; ".join(f"{p.name} exited with {p.returncode}:\n{p.tail()}" for p in dead))
 
@@ -417,6 +424,20 @@ class Chain:
         """Switch a terminal's faults (unreachable, reply_delay, drop_mid_transfer, refuse_auth, udp_only)."""
         self.sim("POST", f"/terminals/{serial}/faults", dict(faults))
 
+    def receiver_mode(self, **mode: bool | float) -> dict[str, Any]:
+        """Switch the mock e-Kinerja receiver: ``down=True``, ``fail_rate=0.3``, ``delay_seconds=2``."""
+        response = httpx.post(f"{self.receiver_url}/admin/mode", json=dict(mode), timeout=30)
+        response.raise_for_status()
+        found: dict[str, Any] = response.json()
+        return found
+
+    def receiver_records(self) -> dict[str, Any]:
+        """What the receiver holds: ``{"counters": {...}, "records": [...]}``."""
+        response = httpx.get(f"{self.receiver_url}/admin/records", timeout=60)
+        response.raise_for_status()
+        found: dict[str, Any] = response.json()
+        return found
+
     def world(self) -> dict[str, Any]:
         found: dict[str, Any] = self.sim("GET", "/world")
         return found
@@ -434,13 +455,26 @@ class Chain:
     # --- counting ----------------------------------------------------------------------------------
 
     def made_keys(self) -> list[str]:
-        """Every punch the terminals recorded so far (journal flushed first), in order made."""
-        self.sim("GET", "/journal")
-        return read_journal_keys(self.journal_path)
+        """Every punch the terminals recorded so far (journal flushed first), in order made.
+
+        Read incrementally: a load run's journal of hundreds of thousands of lines is parsed once.
+        """
+        if self.fleet.running:
+            self.sim("GET", "/journal")
+        keys, self._journal_read = read_journal_keys_from(self.journal_path, self._journal_read)
+        self._made.extend(keys)
+        return list(self._made)
 
     def stored_keys(self) -> tuple[set[str], int]:
         """The keys in the hub's store, and its number of punch rows."""
         return asyncio.run(_stored_keys(self.store_url, self.spec.store_schema))
+
+    def flagged_punches(self) -> dict[str, int]:
+        """Stored punches whose timestamp the edge doubted, by flag (clock_reset, future, ...)."""
+        return asyncio.run(_flag_counts(self.store_url, self.spec.store_schema))
+
+    def flagged_keys(self) -> set[str]:
+        return asyncio.run(_flagged_keys(self.store_url, self.spec.store_schema))
 
     def tally(self) -> Tally:
         # The store first, then the journal: a punch stored in between is then also in the journal, so
@@ -456,6 +490,20 @@ class Chain:
             missing=sorted(made - stored),
             unexpected=sorted(stored - made),
         )
+
+    def wait_quiet(self, quiet_seconds: float = 3.0, timeout: float = 120.0) -> Tally:
+        """Wait until neither the punches made nor those stored change for ``quiet_seconds``."""
+        deadline = time.monotonic() + timeout
+        last = self.tally()
+        since = time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = self.tally()
+            if (now.made_records, now.stored_rows) != (last.made_records, last.stored_rows):
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet_seconds:
+                return now
+        return last
 
     def wait_until_stored(self, timeout: float = 120.0, *, poll: float = 0.5) -> Tally:
         """Wait until every punch made so far is stored; returns the last tally either way."""
@@ -501,3 +549,57 @@ async def _stored_keys(url: str, schema: str | None) -> tuple[set[str], int]:
     finally:
         await engine.dispose()
     return set(keys), len(keys)
+
+
+async def _flag_counts(url: str, schema: str | None) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from hub.settings import DatabaseSettings
+    from hub.store.db import create_engine
+    from hub.store.models import Punch
+
+    engine = create_engine(DatabaseSettings(url=url, schema=schema))
+    try:
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(Punch.flags, func.count()).where(Punch.flags != "").group_by(Punch.flags)
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    counts: dict[str, int] = {}
+    for flags, count in rows:
+        for flag in str(flags).split(","):
+            counts[flag] = counts.get(flag, 0) + int(count)
+    return dict(sorted(counts.items()))
+
+
+async def _create_schema(url: str, schema: str) -> None:
+    """A PostgreSQL schema of the run's own, so runs sharing a database do not see each other's rows."""
+    from sqlalchemy import text
+
+    from hub.settings import DatabaseSettings
+    from hub.store.db import create_engine
+
+    engine = create_engine(DatabaseSettings(url=url))
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    finally:
+        await engine.dispose()
+
+
+async def _flagged_keys(url: str, schema: str | None) -> set[str]:
+    from sqlalchemy import select
+
+    from hub.settings import DatabaseSettings
+    from hub.store.db import create_engine
+    from hub.store.models import Punch
+
+    engine = create_engine(DatabaseSettings(url=url, schema=schema))
+    try:
+        async with engine.connect() as connection:
+            return set((await connection.execute(select(Punch.key).where(Punch.flags != ""))).scalars())
+    finally:
+        await engine.dispose()

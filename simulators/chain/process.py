@@ -31,6 +31,7 @@ class ManagedProcess:
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.starts = 0
         self.kills = 0
+        self.wanted = False  # started and not stopped or killed on purpose: it should be running
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0  # where the current run's output starts in the log
 
@@ -63,10 +64,12 @@ class ManagedProcess:
                 start_new_session=True,
             )
         self.starts += 1
+        self.wanted = True
         return self
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """SIGTERM and wait (SIGKILL after ``timeout``). Returns the exit code."""
+        self.wanted = False
         if self._proc is None:
             return None
         if self._proc.poll() is None:
@@ -80,6 +83,7 @@ class ManagedProcess:
 
     def kill(self) -> None:
         """SIGKILL: no flush, no goodbye (the Last Will fires at the broker)."""
+        self.wanted = False
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait(10)
@@ -102,6 +106,11 @@ class ManagedProcess:
 
     def tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_text(current_run=False).splitlines()[-lines:])
+
+    @property
+    def crashed(self) -> bool:
+        """It should be running (not stopped or killed through this object) but has exited."""
+        return self.wanted and self._proc is not None and self._proc.poll() is not None
 
     def wait_for(self, ready: Callable[[], bool] | str, timeout: float = 60.0, *, what: str = "") -> None:
         """Wait until ``ready()`` is true (or the text appears in this run's log); fail if the process exits."""

@@ -66,12 +66,18 @@ class PunchJournal:
 
 
 def read_journal_keys(path: Path) -> list[str]:
-    """Every key in a journal file, in the order made (a torn last line from a killed writer is skipped)."""
+    """Every key in a journal file, in the order made."""
+    return read_journal_keys_from(path, 0)[0]
+
+
+def read_journal_keys_from(path: Path, offset: int) -> tuple[list[str], int]:
+    """The keys of the whole lines after byte ``offset``, and the offset to read on from. A line not yet
+    complete (being written, or torn by a killed writer) is left for the next read."""
     if not path.exists():
-        return []
-    keys = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.endswith("\n"):
-                keys.append(json.loads(line)["key"])
-    return keys
+        return [], offset
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        data = handle.read()
+    end = data.rfind(b"\n") + 1
+    keys = [json.loads(line)["key"] for line in data[:end].splitlines() if line]
+    return keys, offset + end

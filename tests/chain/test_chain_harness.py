@@ -1,17 +1,23 @@
 """The chain harness over real processes: the configs it writes are valid, the simulator's journal keys
 match the keys the hub stores, and an edge killed with SIGKILL mid-run and started again loses nothing."""
 
+import asyncio
+import sys
 import time
 import tomllib
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.config import EdgeSettings
 from hub.settings import load_settings
 from simulators.chain import Chain, ChainSpec
 from simulators.chain.configs import mosquitto_acl, plan_broker
+from simulators.chain.process import ProcessError
 from simulators.zk.terminal import Terminal
 
 
@@ -100,3 +106,118 @@ def test_enrolling_many_users_keeps_uids_and_pins_consistent(tmp_path: Path) -> 
     loaded = Terminal.load(tmp_path / "t.json")
     assert loaded.user_by_pin("999999") is not None
     assert loaded.add_user("555555").uid == 20_001
+
+
+def _client(chain: Chain, who: str | None, password: str | None = None) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"acl-test-{who}-{time.monotonic_ns()}",
+                         protocol=mqtt.MQTTv5)  # fmt: skip
+    if who is not None:
+        login = chain.plan.logins[who]
+        client.username_pw_set(login.username, password if password is not None else login.password)
+    return client
+
+
+def _connects(chain: Chain, who: str | None, password: str | None = None) -> bool:
+    client = _client(chain, who, password)
+    try:
+        client.connect(chain.broker.host, chain.broker.port)
+    except OSError:
+        return False
+    client.loop_start()
+    deadline = time.monotonic() + 3
+    while not client.is_connected() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    connected = client.is_connected()
+    client.disconnect()
+    client.loop_stop()
+    return connected
+
+
+def _wait(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_the_broker_takes_each_edge_only_on_its_own_topics(chain: Chain) -> None:
+    """The per-edge logins and ACL the harness writes: no anonymous or wrong-password login; an edge's
+    publish under another edge's id is dropped, and another edge's acks never reach it."""
+    assert _connects(chain, "edge-1")
+    assert not _connects(chain, None)
+    assert not _connects(chain, "edge-1", "wrong")
+    hub_seen: list[str] = []
+    edge_seen: list[str] = []
+    hub = _client(chain, "hub")
+    hub.on_message = lambda _c, _u, message: hub_seen.append(message.topic)
+    edge = _client(chain, "edge-1")
+    edge.on_message = lambda _c, _u, message: edge_seen.append(message.topic)
+    subscribed: list[str] = []
+    for client, topic in ((hub, "presensi/v1/edge/+/command/result"), (edge, "presensi/v1/edge/+/ack")):
+        client.on_connect = lambda c, _u, _f, _r, _p, topic=topic: c.subscribe(topic, qos=1)
+        client.on_subscribe = lambda *_args: subscribed.append("ok")
+        client.connect(chain.broker.host, chain.broker.port)
+        client.loop_start()
+    try:
+        _wait(lambda: len(subscribed) == 2)
+        for target in ("edge-2", "edge-1"):
+            edge.publish(f"presensi/v1/edge/{target}/command/result", b"{}", qos=1).wait_for_publish(5)
+            hub.publish(f"presensi/v1/edge/{target}/ack", b"{}", qos=1).wait_for_publish(5)
+        _wait(lambda: bool(hub_seen and edge_seen))
+        time.sleep(0.5)  # anything wrongly let through would have arrived by now
+        assert hub_seen == ["presensi/v1/edge/edge-1/command/result"]
+        assert edge_seen == ["presensi/v1/edge/edge-1/ack"]
+    finally:
+        for client in (hub, edge):
+            client.disconnect()
+            client.loop_stop()
+
+
+@pytest.mark.postgres
+def test_the_chain_runs_on_postgresql() -> None:
+    from tests.conftest import require_postgres
+
+    url = require_postgres()
+    schema = f"chaintest_{uuid.uuid4().hex[:10]}"
+    spec = ChainSpec(terminals=2, employees=10, edges=1, speed=3000, receiver=False, store_url=url,
+                     store_schema=schema)  # fmt: skip
+    try:
+        with Chain(spec) as chain:
+            deadline = time.monotonic() + 60
+            while chain.tally().made < 5 and time.monotonic() < deadline:
+                time.sleep(1)
+            chain.hub.kill()  # the hub and its worker die; the edge keeps what it reads
+            time.sleep(2)
+            chain.hub.start()
+            tally = chain.wait_until_stored(90)
+            assert tally.made >= 5
+            assert tally.complete, tally.as_dict()
+    finally:
+        asyncio.run(_drop_schema(url, schema))
+
+
+async def _drop_schema(url: str, schema: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from hub.store.db import async_url
+
+    engine = create_async_engine(async_url(url))
+    async with engine.begin() as connection:
+        await connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    await engine.dispose()
+
+
+def test_a_process_killed_on_purpose_is_not_a_crash_but_one_that_dies_is(tmp_path: Path) -> None:
+    from simulators.chain.process import ManagedProcess
+
+    sleeper = ManagedProcess("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "s.log")
+    sleeper.start()
+    sleeper.kill()
+    assert not sleeper.crashed
+    dier = ManagedProcess("dier", [sys.executable, "-c", "print('bye'); raise SystemExit(3)"], tmp_path / "d.log")
+    dier.start()
+    with pytest.raises(ProcessError, match="exited"):
+        dier.wait_for("never printed", 10)
+    assert dier.crashed
+    assert dier.returncode == 3
+    assert "bye" in dier.log_text()

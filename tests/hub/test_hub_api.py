@@ -70,7 +70,7 @@ def needed(method: str, path: str) -> Permission:
         return Permission.ADMINISTER
     if method == "GET":
         return Permission.READ
-    if path.startswith(("/api/v1/units", "/api/v1/policies")):
+    if path.startswith(("/api/v1/units", "/api/v1/policies", "/api/v1/feed", "/api/v1/months")):
         return Permission.ADMINISTER
     return Permission.CORRECT
 

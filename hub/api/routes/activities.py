@@ -2,12 +2,15 @@
 
 from datetime import date
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from hub.api.deps import Corrector, Db, Limit, Offset, Reader
+from hub.api.routes.employees import CSV_BODY, csv_text
 from hub.attendance.activity import ActivityStatus
 from hub.reconcile import records
+from hub.reconcile.activity_import import import_activities
 from hub.reconcile.records import ActivityIn, ActivityOut, ReviewIn
+from hub.registry.csv_import import ImportReport
 
 router = APIRouter(prefix="/activities", tags=["activities"])
 
@@ -29,6 +32,18 @@ async def list_activities(
 @router.post("", status_code=201)
 async def create_activity(data: ActivityIn, db: Db, caller: Corrector) -> ActivityOut:
     return await records.create_activity(db, data, caller.actor)
+
+
+@router.post("/import", openapi_extra=CSV_BODY)
+async def import_csv(
+    request: Request,
+    db: Db,
+    caller: Corrector,
+    dry_run: bool = Query(default=True, description="Check every row and report, change nothing"),
+) -> ImportReport:
+    """Entries from an e-Kinerja CSV export (see docs/hub.md for the columns); re-importing is idempotent by
+    the ``id`` column."""
+    return await import_activities(db, await csv_text(request), caller.actor, dry_run=dry_run)
 
 
 @router.post("/{activity_id}/review")

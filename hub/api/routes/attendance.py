@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from hub.api.deps import Corrector, Db, Limit, Offset, Reader
 from hub.reconcile.documents import jsonable
+from hub.reconcile.recaps import month_recaps
 from hub.reconcile.service import RecomputeStats, employees_in, recap_for, recompute_range
 from hub.registry.errors import RegistryError
 from hub.registry.service import subtree_ids
@@ -79,11 +80,9 @@ async def unit_recap(
     code: str, db: Db, _caller: Reader, year: int = Year, month: int = Month, limit: Limit = 100, offset: Offset = 0
 ) -> list[dict[str, Any]]:
     """The month of each employee of a unit (and the units below it), NIP order, paged."""
-    found = []
-    for nip in (await employees_in(db, code))[offset : offset + limit]:
-        recap = await recap_for(db, nip, year, month)
-        found.append({"nip": nip, "recap": None if recap is None else jsonable(recap)})
-    return found
+    nips = (await employees_in(db, code))[offset : offset + limit]
+    recaps = await month_recaps(db, nips, year, month)  # one batch load, the same figures closing the month feeds
+    return [{"nip": nip, "recap": None if recaps.get(nip) is None else jsonable(recaps[nip])} for nip in nips]
 
 
 class RecomputeIn(BaseModel):

@@ -1,12 +1,15 @@
 """Holidays (import from CSV or the bundled calendar) and schedule groups with their assignments."""
 
+from datetime import date
+
 from fastapi import APIRouter, Query, Request
 
 from hub.api.deps import Corrector, Db, Reader
 from hub.api.routes.employees import CSV_BODY, csv_text
+from hub.attendance.calendar import HolidayKind
 from hub.reconcile import records
 from hub.reconcile.documents import ScheduleGroupDoc
-from hub.reconcile.records import AssignmentIn, AssignmentOut, HolidayImport, HolidayOut
+from hub.reconcile.records import AssignmentIn, AssignmentOut, HolidayImport, HolidayIn, HolidayOut
 
 router = APIRouter(tags=["calendars"])
 
@@ -27,6 +30,18 @@ async def import_holidays(
     if bundled is not None:
         return await records.import_holidays(db, caller.actor, year=bundled)
     return await records.import_holidays(db, caller.actor, csv_text=await csv_text(request))
+
+
+@router.post("/holidays")
+async def add_holiday(data: HolidayIn, db: Db, caller: Corrector) -> HolidayImport:
+    """One holiday (or a new name for one); its day is marked for every employee's recompute."""
+    return await records.add_holiday(db, data, caller.actor)
+
+
+@router.delete("/holidays/{day}")
+async def remove_holiday(day: date, kind: HolidayKind, db: Db, caller: Corrector) -> dict[str, int]:
+    """Remove a holiday entered by mistake; its day is marked for every employee's recompute."""
+    return {"marked": await records.remove_holiday(db, day, kind, caller.actor)}
 
 
 @router.get("/schedule-groups")

@@ -1,0 +1,78 @@
+"""The recompute's fast stored forms equal the generic ones: ``day_result`` written out field by field equals
+the dataclass walk (``jsonable``), and ``day_digest`` equals ``digest`` of the inputs list, so days stored
+before the fast forms existed keep matching their hash."""
+
+from datetime import date
+from typing import Any
+
+import orjson
+import pytest
+
+from hub.attendance.absence import Absence, AbsenceKind, ApprovalStatus
+from hub.attendance.calendar import Holiday, HolidayKind
+from hub.attendance.day import AttendanceDay, Punch, attribute_punches, evaluate_day
+from hub.attendance.policy import Policy, parse_policy
+from hub.reconcile.documents import day_digest, day_result, digest, jsonable
+from tests.attendance.attendance_builders import (
+    MONDAY,
+    NIP,
+    activity,
+    office_day,
+    preset_document,
+    punch,
+)
+
+TUESDAY, WEDNESDAY, SATURDAY = date(2026, 11, 3), date(2026, 11, 4), date(2026, 11, 7)
+CUTI = Absence(NIP, AbsenceKind.CUTI_TAHUNAN, WEDNESDAY, WEDNESDAY, ApprovalStatus.APPROVED, "SK 1")
+HOLIDAY = Holiday(TUESDAY, "Hari raya", HolidayKind.NATIONAL)
+
+
+def _generic(day: AttendanceDay) -> dict[str, Any]:
+    """What ``day_result`` returned before it was written out: the dataclass walk plus code and percent."""
+    result: dict[str, Any] = jsonable(day)
+    result["code"] = day.code
+    result["percent"] = str(day.percent)
+    return result
+
+
+def _policy() -> Policy:
+    return parse_policy(preset_document("tlpsw-standard"))
+
+
+CASES: list[tuple[date, list[Punch], Holiday | None, list[Absence], list[Any]]] = [
+    (MONDAY, [punch(MONDAY, "07:25"), punch(MONDAY, "07:28"), punch(MONDAY, "16:05")], None, [], []),
+    (
+        MONDAY,
+        [punch(MONDAY, "08:40:30"), punch(MONDAY, "15:20")],
+        None,
+        [],
+        [activity(MONDAY, "08:00", "12:00", 30, 2)],
+    ),
+    (MONDAY, [punch(MONDAY, "07:20", flags=("clock_reset",)), punch(MONDAY, "16:02")], None, [], []),
+    (MONDAY, [punch(MONDAY, "03:00"), punch(MONDAY, "09:00", matched=False)], None, [], []),
+    (MONDAY, [], None, [], []),
+    (MONDAY, [punch(MONDAY, "07:31")], None, [], []),
+    (TUESDAY, [punch(TUESDAY, "07:30")], HOLIDAY, [], []),
+    (WEDNESDAY, [punch(WEDNESDAY, "07:30"), punch(WEDNESDAY, "16:00")], None, [CUTI], []),
+    (SATURDAY, [punch(SATURDAY, "10:00")], None, [], []),
+]
+
+
+@pytest.mark.parametrize(("day", "punches", "holiday", "absences", "activities"), CASES)
+def test_fast_stored_forms_equal_the_generic_ones(
+    day: date, punches: list[Punch], holiday: Holiday | None, absences: list[Absence], activities: list[Any]
+) -> None:
+    policy = _policy()
+    schedule = office_day(day)
+    attributed = attribute_punches(punches, [schedule]).get(day, ())
+    evaluated = evaluate_day(
+        NIP, schedule, policy, attributed, holiday=holiday, absences=absences, activities=activities
+    )
+    assert day_result(evaluated) == _generic(evaluated)
+    assert day_result(evaluated, jsonable(schedule)) == _generic(evaluated)
+    # Stored as orjson text, read back as the same JSON value.
+    assert orjson.loads(orjson.dumps(day_result(evaluated))) == _generic(evaluated)
+    inputs = [attributed, schedule, holiday, absences, activities, policy.id, policy.version]
+    assert day_digest(attributed, repr(schedule), holiday, absences, activities, policy.id, policy.version) == (
+        digest(inputs)
+    )
