@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +59,13 @@ class ScenarioResult:
     wall_seconds: float
     notes: list[str] = field(default_factory=list)
     tally: dict[str, Any] = field(default_factory=dict)
+    feed_missing: int = 0  # e-Kinerja records the hub sent (or still holds) that the receiver lacks
+    feed_duplicates: int = 0  # records the receiver got twice in the same version
 
     @property
     def ok(self) -> bool:
-        return self.missing == 0 and self.unexpected == 0 and self.duplicate_rows == 0
+        punches = self.missing == 0 and self.unexpected == 0 and self.duplicate_rows == 0
+        return punches and self.feed_missing == 0 and self.feed_duplicates == 0
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
@@ -455,6 +459,88 @@ def buffer_budget(chain: Chain, store: str, scale: Scale, rng: random.Random) ->
     return result
 
 
+def receiver_down(chain: Chain, store: str, scale: Scale, rng: random.Random) -> ScenarioResult:
+    """The e-Kinerja receiver answers 503 from Monday morning to Tuesday night (simulated) while the hub
+    computes both days and queues them in its feed; then it comes back and the feed catches up. Checks:
+    every punch stored once, every record the hub queued is at the receiver, none received twice."""
+    from simulators.chain import demo
+
+    began = time.monotonic()
+    days = demo.demo_days(2)
+    zones = chain.spec.zones[: chain.spec.offices]
+    api = demo.Api(chain)
+    try:
+        chain.receiver_mode(down=True)
+        down_from = chain.sim_now()
+        employees = demo.demo_employees(chain.spec.offices, chain.spec.employees_per_office)
+        demo.load_hub(chain, api, employees, days, lambda *_: None)
+        for n, day in enumerate(days):
+            begin, end = demo.day_window(day, zones)
+            if chain.sim_now() < begin:
+                chain.jump((begin - chain.sim_now()).total_seconds())  # over the night
+            chain.set_speed(scale.speed)
+            while chain.sim_now() < end:
+                time.sleep(0.5)
+            chain.set_speed(1.0)
+            chain.wait_until_stored(scale.settle_timeout)
+            demo.recompute(chain, days[: n + 1])  # the day's records go to the feed's outbox
+        today = datetime.now(UTC).date()
+        for year, month in sorted({(d.year, d.month) for d in days}):
+            if (year, month) < (today.year, today.month):  # an ended month's recaps are queued too
+                chain.hub_cli("feed", "close-month", f"{year}-{month:02d}")
+        deadline = time.monotonic() + 120
+        while chain.receiver_records()["counters"]["refused"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        before = api.call("GET", "/feed/status")["counts"]
+        refused = chain.receiver_records()["counters"]["refused"]
+        down_sim_hours = (chain.sim_now() - down_from).total_seconds() / 3600
+        chain.receiver_mode(down=False)
+        back = time.monotonic()
+        deadline = back + scale.settle_timeout
+        while True:
+            counts: dict[str, int] = api.call("GET", "/feed/status")["counts"]
+            closing = [c for c in api.call("GET", "/months/closes") if c.get("status") == "running"]
+            if (not counts.get("pending", 0) and not counts.get("retrying", 0) and not closing) or (
+                time.monotonic() > deadline
+            ):
+                break
+            time.sleep(0.25)
+        catch_up = time.monotonic() - back
+        sent = {kind: _feed_count(api, "sent", kind) for kind in ("daily", "monthly")}
+        received = chain.receiver_records()
+        held = {kind: sum(1 for r in received["records"] if r["kind"] == kind) for kind in ("daily", "monthly")}
+        hub_days = demo.attendance_days(api, days)["days"]
+    finally:
+        api.close()
+    waiting = counts.get("pending", 0) + counts.get("retrying", 0) + counts.get("failed", 0)
+    feed_missing = waiting + sum(max(0, sent[k] - held[k]) for k in sent) + max(0, hub_days - held["daily"])
+    injected = (
+        f"receiver down (503) for {down_sim_hours:.0f} simulated hours ({days[0]:%a} morning to {days[-1]:%a} "
+        f"night): {refused} submissions refused; the hub computed {hub_days} employee-days meanwhile (feed "
+        f"before the receiver came back: {before})"
+    )
+    notes = [
+        f"feed after catch-up: {counts}; sent daily/monthly {sent['daily']}/{sent['monthly']}, held at the "
+        f"receiver {held['daily']}/{held['monthly']}; receiver counters {received['counters']}",
+        f"catch-up (receiver back -> outbox empty): {catch_up:.1f} s",
+    ]
+    result = finish("e-Kinerja receiver down for a day", chain, store, injected, 1, 0, began, scale.settle_timeout,
+                    notes)  # fmt: skip
+    result.recover_seconds = round(catch_up, 2)
+    result.feed_missing = feed_missing
+    result.feed_duplicates = int(received["counters"]["duplicates"])
+    return result
+
+
+def _feed_count(api: Any, status: str, kind: str) -> int:
+    total = 0
+    while True:
+        page = api.call("GET", "/feed/records", params={"status": status, "kind": kind, "limit": 1000, "offset": total})
+        total += len(page)
+        if len(page) < 1000:
+            return total
+
+
 def _buffer_line(status: str) -> str:
     return next((line.strip() for line in status.splitlines() if "pending" in line), status.strip()[:200])
 
@@ -490,6 +576,9 @@ SCENARIOS: dict[str, tuple[Scenario, dict[str, Any]]] = {
     ),
     "buffer-budget": (buffer_budget, {"edge_extra": {"buffer": {"disk_budget_mb": 0.25}}}),
 }
+# The feed retries in real time: short backoffs so a simulated day's outage is retried within seconds.
+FEED_FAST_RETRY = {"ekinerja": {"first_backoff_seconds": 1.0, "max_backoff_seconds": 5.0, "poll_seconds": 1.0}}
+SCENARIOS["receiver-down"] = (receiver_down, {"hub_extra": FEED_FAST_RETRY, "speed": 1.0})
 SHORT = ("edge-kill", "ingest-kill", "terminal", "log-wrap")
 
 
