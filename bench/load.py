@@ -242,6 +242,22 @@ def rates(received: list[datetime]) -> tuple[float, float, float]:
     return float(peak), len(stamps) / span if span > 0 else float("nan"), span
 
 
+def _settled(chain: Chain, timeout: float = 600.0) -> None:
+    """Wait until the simulator answers its admin port promptly: at start-up it serves hundreds of terminal
+    connections (every edge reading every log once) and the peak must not start in that backlog."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        began = time.monotonic()
+        try:
+            chain.world()
+        except httpx.HTTPError:
+            continue
+        if time.monotonic() - began < 0.5:
+            return
+        time.sleep(2.0)
+    raise TimeoutError(f"the simulator did not settle within {timeout:.0f} s")
+
+
 def run_peak(size: LoadSize, mode: str, postgres_url: str, run_dir: Path | None) -> dict[str, Any]:
     """One peak; ``mode`` is ``live`` or ``hub-down``."""
     with postgres_schema(postgres_url) as schema:
@@ -261,6 +277,7 @@ def run_peak(size: LoadSize, mode: str, postgres_url: str, run_dir: Path | None)
                     process.stop()
             until = monday_at(*PEAK_UNTIL)
             with Sampler(chain, api=mode == "live") as sampler:
+                _settled(chain)
                 peak_began = time.monotonic()
                 chain.set_speed(size.speed)
                 while chain.sim_now() < until:

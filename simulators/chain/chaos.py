@@ -231,8 +231,13 @@ def finish(
     began: float,
     timeout: float,
     notes: list[str] | None = None,
+    recovering_since: float | None = None,
 ) -> ScenarioResult:
-    tally, recover = settle(chain, timeout)
+    """Settle and count. Recovery is timed from ``recovering_since`` (a monotonic instant, e.g. when the hub
+    was started again) or else from now."""
+    since = recovering_since if recovering_since is not None else time.monotonic()
+    tally, _ = settle(chain, timeout)
+    recover = time.monotonic() - since
     # Rows written twice under one key cannot exist (UNIQUE), but count them anyway: the check must be able to fail.
     return ScenarioResult(
         name=name,
@@ -440,11 +445,12 @@ def buffer_budget(chain: Chain, store: str, scale: Scale, rng: random.Random) ->
         reached = {edge_id for edge_id in chain.edges if "BUDGET REACHED" in edge_status(chain, edge_id)}
     time.sleep(2.0)  # punches keep being read past the budget
     statuses = {edge_id: _buffer_line(edge_status(chain, edge_id)) for edge_id in chain.edges}
+    pump.stop()
+    hub_back = time.monotonic()
     chain.hub.start()
     chain.hub.wait_for(chain._hub_healthy, 90, what="the API answering /healthz")
     for worker in chain.ingest_workers:
         worker.start()
-    pump.stop()
     chain.check_running()
     budget = chain.spec.edge_extra.get("buffer", {}).get("disk_budget_mb")
     injected = (
@@ -453,7 +459,7 @@ def buffer_budget(chain: Chain, store: str, scale: Scale, rng: random.Random) ->
     )
     notes = [f"{edge_id} at the budget: {line}" for edge_id, line in statuses.items()]
     result = finish("edge buffer disk budget reached", chain, store, injected, 1, made_before, began,
-                    scale.settle_timeout, notes)  # fmt: skip
+                    scale.settle_timeout, notes, recovering_since=hub_back)  # fmt: skip
     if len(reached) < len(chain.edges):
         result.notes.append("BUDGET NOT REACHED on every edge within 300 s")
     return result
