@@ -33,6 +33,17 @@ def _settings(config: Path | None) -> "HubSettings":
         raise typer.Exit(2) from None
 
 
+def _secure_broker(settings: "HubSettings", config: Path | None) -> None:
+    """Refuse (exit 2) to run ingest against a broker without a login and TLS, unless allowed explicitly."""
+    from presensi.broker_security import InsecureBroker
+
+    try:
+        settings.mqtt.require_secure(config if config is not None else "the PRESENSI_HUB_MQTT__* environment")
+    except InsecureBroker as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -79,6 +90,7 @@ def run(
 ) -> None:
     """Run the API (uvicorn) and one ingest worker until SIGTERM/SIGINT. Applies migrations first."""
     settings = _settings(config)
+    _secure_broker(settings, config)
     _logging()
     from hub.service import serve
 
@@ -98,6 +110,7 @@ def ingest(
 ) -> None:
     """Run one more ingest worker on the shared subscription (no API). The schema must be current."""
     settings = _settings(config)
+    _secure_broker(settings, config)
     _logging()
     from hub.service import serve
 
@@ -141,6 +154,72 @@ def revoke_token(name: Annotated[str, typer.Argument()], config: ConfigOption = 
 
         revoked = await revoke(db, name, f"cli:{getpass.getuser()}")
         typer.echo(f"token {revoked.name!r} revoked at {revoked.revoked_at}")
+        return 0
+
+    _run(_with_session(settings, main))
+
+
+@app.command("create-user")
+def create_user(
+    username: Annotated[str, typer.Argument(help="The name to sign in to the dashboard with")],
+    role: Annotated[str, typer.Option(help="admin, operator or viewer (the API's roles)")],
+    display_name: Annotated[str, typer.Option(help="Shown in the dashboard; the username when empty")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin (scripts)")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Create a dashboard user; asks for the password twice (at least 10 characters)."""
+    import sys
+
+    settings = _settings(config)
+    from hub.access import Role
+    from hub.users import USER_ROLES
+
+    if role not in {r.value for r in USER_ROLES}:
+        typer.echo(f"unknown role {role!r}: choose {', '.join(r.value for r in USER_ROLES)}", err=True)
+        raise typer.Exit(2)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+    async def main(db: Any) -> int:
+        from hub.users import create_user as create
+
+        user = await create(db, username, password, Role(role), f"cli:{getpass.getuser()}", display_name)
+        typer.echo(f"user {user.username!r} ({user.role.value}) created")
+        return 0
+
+    _run(_with_session(settings, main))
+
+
+@app.command("list-users")
+def list_users(config: ConfigOption = None) -> None:
+    """List the dashboard users with their role and whether they are disabled."""
+    settings = _settings(config)
+
+    async def main(db: Any) -> int:
+        from hub.users import list_users as listed
+
+        for user in await listed(db):
+            state = f"disabled {user.disabled_at:%Y-%m-%d}" if user.disabled_at else "active"
+            typer.echo(f"{user.username}\t{user.role.value}\t{state}\t{user.display_name}")
+        return 0
+
+    _run(_with_session(settings, main))
+
+
+@app.command("disable-user")
+def disable_user(username: Annotated[str, typer.Argument()], config: ConfigOption = None) -> None:
+    """Disable a dashboard user: their sign-ins are refused and open sessions end at once."""
+    settings = _settings(config)
+
+    async def main(db: Any) -> int:
+        from hub.users import disable_user as disable
+
+        user = await disable(db, username, f"cli:{getpass.getuser()}")
+        typer.echo(f"user {user.username!r} disabled at {user.disabled_at}")
         return 0
 
     _run(_with_session(settings, main))
@@ -393,6 +472,25 @@ def feed_prune(config: ConfigOption = None) -> None:
         pruned = await prune(db, settings.ekinerja.retention_days)
         await db.commit()
         typer.echo(f"{pruned} records pruned (older than {settings.ekinerja.retention_days} days)")
+        return 0
+
+    _run(_with_session(settings, main))
+
+
+@feed_app.command("retry-failed")
+def feed_retry_failed(
+    month: Annotated[str | None, typer.Option("--month", help="Only records of this month, YYYY-MM")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Put every failed record back to pending (after fixing what the receiver refused); audited."""
+    settings = _settings(config)
+
+    async def main(db: Any) -> int:
+        from hub.feed.outbox import retry_failed
+
+        retried = await retry_failed(db, f"cli:{getpass.getuser()}", month=month)
+        await db.commit()
+        typer.echo(f"{retried.retried} failed records back to pending")
         return 0
 
     _run(_with_session(settings, main))

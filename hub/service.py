@@ -124,7 +124,10 @@ async def serve(settings: HubSettings, *, api: bool, client_id: str, migrate: bo
         server: _Server | None = None
         if api:
             config = uvicorn.Config(
-                create_app(engine), host=settings.api.host, port=settings.api.port, log_level="info"
+                create_app(engine, settings.dashboard, failed_auth_limit=settings.api.failed_auth_limit),
+                host=settings.api.host,
+                port=settings.api.port,
+                log_level="info",
             )
             server = _Server(config)
             tasks.append(asyncio.create_task(server.serve(), name="api"))

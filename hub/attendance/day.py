@@ -130,10 +130,6 @@ class AttendanceDay:
 # --- punches ----------------------------------------------------------------------------------------------
 
 
-def _within(moment: datetime, window: tuple[datetime, datetime] | None) -> bool:
-    return window is not None and window[0] <= moment <= window[1]
-
-
 def _distance(schedule: DaySchedule, moment: datetime) -> tuple[timedelta, date]:
     b = schedule.bounds
     assert b is not None  # only working days have a window to hold a punch
@@ -145,15 +141,28 @@ def attribute_punches(punches: Iterable[Punch], schedules: Sequence[DaySchedule]
     06:00 check-out belongs to the day before); if two windows hold it, the day with the nearer start or end.
     A punch in no window goes to its calendar date, where ``evaluate_day`` lists it as an exception.
     Windows are assumed to reach at most one calendar day beyond their schedule's date."""
-    by_day = {s.day: s for s in schedules}
+    # Each schedule's window once (a month of punches asks for every window three times).
+    windows = {s.day: (s, window) for s in schedules if (window := s.punch_window()) is not None}
     days: dict[date, list[Punch]] = {}
     for punch in sorted(punches, key=lambda p: (p.local_time, p.key)):
         moment = punch.local_time
-        nearby = (by_day.get(moment.date() + timedelta(days=shift)) for shift in (-1, 0, 1))
-        holding = [s for s in nearby if s is not None and _within(moment, s.punch_window())]
-        target = min(holding, key=lambda s: _distance(s, moment)).day if holding else moment.date()
+        on = moment.date()
+        holding = [
+            s
+            for s, (opens, closes) in filter(None, (windows.get(on + shift) for shift in _NEARBY))
+            if opens <= moment <= closes
+        ]
+        if not holding:
+            target = on
+        elif len(holding) == 1:
+            target = holding[0].day
+        else:
+            target = min(holding, key=lambda s: _distance(s, moment)).day
         days.setdefault(target, []).append(punch)
     return {day: tuple(found) for day, found in days.items()}
+
+
+_NEARBY = (timedelta(days=-1), timedelta(0), timedelta(days=1))
 
 
 @dataclass(frozen=True)

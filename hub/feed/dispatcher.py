@@ -31,7 +31,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.feed import outbox
-from hub.feed.records import DUE, FeedStatus
+from hub.feed.records import DAILY, DUE, FeedStatus
 from hub.settings import EkinerjaSettings
 from hub.store.db import session_factory
 from hub.store.lease import LeaseHandle, current_holder, holder_name
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 LEASE = "ekinerja-dispatcher"
 PRUNE_EVERY = timedelta(hours=1)
+GIVE_UP_ROUND_AFTER = 3  # batches failing in a row (nothing sent) end a round early
 
 
 @dataclass
@@ -100,33 +101,79 @@ class Dispatcher:
             return report
         try:
             timeout = httpx.Timeout(self.settings.timeout_seconds)
+            # Each record is tried at most once a round: one that fails now is due again only after the round.
+            started = datetime.now(UTC)
+            failed_in_a_row = 0
             async with httpx.AsyncClient(timeout=timeout, headers=self._headers()) as client:
                 for _ in range(self.max_batches):
                     if self._stopping is not None and self._stopping.is_set():
                         break  # shutting down: the batch in hand was settled, the rest waits for the next run
-                    due = await self._due()
+                    due = await self._due(started)
                     if not due:
                         break
                     if not await self.lease.renew():
                         report.errors.append("lost the dispatcher lease")
                         break
                     report.batches += 1
+                    retrying, sent = report.retrying, report.sent
                     await self._send(client, due, report)
+                    failed = report.retrying > retrying and report.sent == sent  # this batch: nothing went through
+                    failed_in_a_row = failed_in_a_row + 1 if failed else 0
+                    if failed_in_a_row >= GIVE_UP_ROUND_AFTER:
+                        break  # the receiver is down: leave the rest for the next round instead of hammering it
         finally:
             if not keep_lease:
                 await self.lease.release()
         return report
 
-    async def _due(self) -> list[_Due]:
-        now = datetime.now(UTC)
+    async def _due(self, now: datetime) -> list[_Due]:
+        """The next batch of due records, oldest first, each with its payload (daily ones built from their day
+        now, at their first attempt); records that turn out superseded or unbuildable are settled on the way."""
         query = (
-            select(FeedRecord.id, FeedRecord.record_key, FeedRecord.version, FeedRecord.attempts, FeedRecord.payload)
+            select(
+                FeedRecord.id,
+                FeedRecord.kind,
+                FeedRecord.record_key,
+                FeedRecord.version,
+                FeedRecord.attempts,
+                FeedRecord.payload,
+                FeedRecord.nip,
+                FeedRecord.day,
+                FeedRecord.created_at,
+            )
             .where(FeedRecord.status.in_(DUE), FeedRecord.next_attempt_at <= now)
             .order_by(FeedRecord.id)
             .limit(self.settings.batch_size)
         )
-        async with self.sessions() as db:
-            return [_Due(*row) for row in (await db.execute(query)).all()]
+        while True:
+            async with self.sessions() as db:
+                rows = (await db.execute(query)).all()
+                if not rows:
+                    return []
+                built = await outbox.daily_payloads(db, [r for r in rows if r.payload is None and r.kind == DAILY])
+                for r in rows:
+                    if r.payload is None and r.id not in built:
+                        built[r.id] = outbox.Built(None, f"a {r.kind} record without a payload")
+                unusable = [
+                    {
+                        "id": record_id,
+                        "status": (FeedStatus.SUPERSEDED if b.superseded else FeedStatus.FAILED).value,
+                        "last_error": b.problem,
+                        "payload": b.payload,
+                    }
+                    for record_id, b in built.items()
+                    if b.problem is not None
+                ]
+                if unusable:
+                    await db.execute(update(FeedRecord), unusable)
+                    await db.commit()
+            due = []
+            for r in rows:
+                payload = built[r.id].payload if r.id in built else r.payload
+                if payload is not None and (r.id not in built or built[r.id].problem is None):
+                    due.append(_Due(r.id, r.record_key, r.version, r.attempts, payload))
+            if due:  # else every row was settled as unusable just now: look at the next ones
+                return due
 
     async def _send(self, client: httpx.AsyncClient, batch: list[_Due], report: SendReport) -> None:
         assert self.settings.url is not None
@@ -179,6 +226,7 @@ class Dispatcher:
                 "last_error": error,
                 "outcome": (outcomes or {}).get((r.record_key, r.version)),
                 "sent_at": now if status is FeedStatus.SENT else None,
+                "payload": r.payload,  # what was sent: kept for the record
             }
             for r in records
         ]
@@ -200,6 +248,7 @@ class Dispatcher:
                 "attempts": r.attempts + 1,
                 "last_error": error,
                 "next_attempt_at": now + backoff(self.settings, r.attempts + 1),
+                "payload": r.payload,  # the next attempt sends the same bytes
             }
             for r in records
         ]

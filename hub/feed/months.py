@@ -81,7 +81,8 @@ async def snapshot(session: AsyncSession, month: str, recaps: Mapping[str, Month
         row = held.get(nip)
         version = 1 if row is None else row.version + 1
         fields = monthly_fields(recap, version, unit, now)
-        digest = content_digest(wire_payload(MONTHLY, fields)[0])
+        payload, problem = wire_payload(MONTHLY, fields)
+        digest = content_digest(payload)
         if row is not None and row.digest == digest:
             counts.unchanged += 1
             continue
@@ -101,7 +102,9 @@ async def snapshot(session: AsyncSession, month: str, recaps: Mapping[str, Month
             )
         else:
             row.version, row.digest, row.recap, row.unit_code, row.updated_at = version, digest, document, unit, now
-        queued.append(record_values(MONTHLY, fields["key"], version, nip, unit, month, fields))
+        queued.append(
+            record_values(MONTHLY, fields["key"], version, nip, unit, month, payload=payload, problem=problem)
+        )
         counts.enqueued += 1
     await add_records(session, queued)
     return counts

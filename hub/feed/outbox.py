@@ -10,25 +10,21 @@ that employee's monthly recap when the recap changed (``hub.feed.months.refresh_
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from pydantic import BaseModel
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.feed.records import (
-    DAILY,
-    OPEN,
-    FeedStatus,
-    StoredDay,
-    daily_fields,
-    idempotency_key,
-    month_of,
-    wire_payload,
-)
+from hub.feed.records import DAILY, OPEN, FeedStatus, daily_fields, idempotency_key, month_of, wire_payload
+from hub.registry import audit
 from hub.store.models import AttendanceDayRow, Employee, FeedRecord, MonthRecapRow, Unit
 
+FEED_TABLE = FeedRecord.metadata.tables["feed_records"]
 IN_LIST = 500  # keys per IN list: well inside SQLite's parameter limit
 
 
@@ -47,11 +43,19 @@ async def unit_codes(session: AsyncSession, nips: Iterable[str]) -> dict[str, st
 
 
 def record_values(
-    kind: str, record_key: str, version: int, nip: str, unit_code: str, month: str, fields: dict[str, Any]
+    kind: str,
+    record_key: str,
+    version: int,
+    nip: str,
+    unit_code: str,
+    month: str,
+    *,
+    day: date | None = None,
+    payload: dict[str, Any] | None = None,
+    problem: str | None = None,
 ) -> dict[str, Any]:
-    """One outbox row (as insert values) for a record version; an invalid record is queued as failed."""
+    """One outbox row (as insert values) for a record version; one that could not be built is queued as failed."""
     now = datetime.now(UTC)
-    payload, problem = wire_payload(kind, fields)
     return {
         "idempotency_key": idempotency_key(kind, record_key, version),
         "kind": kind,
@@ -60,6 +64,7 @@ def record_values(
         "nip": nip,
         "unit_code": unit_code,
         "month": month,
+        "day": day,
         "payload": payload,
         "status": FeedStatus.FAILED.value if problem else FeedStatus.PENDING.value,
         "attempts": 0,
@@ -75,40 +80,60 @@ async def add_records(session: AsyncSession, values: Sequence[dict[str, Any]]) -
     """Queue record versions, superseding the open older versions of the same records first."""
     if not values:
         return 0
-    later = [(v["kind"], v["record_key"], v["version"]) for v in values if v["version"] > 1]
-    for chunk in _chunks(later):
-        older = or_(
-            *(
-                and_(FeedRecord.kind == kind, FeedRecord.record_key == key, FeedRecord.version < version)
-                for kind, key, version in chunk
+    # The versions being queued are the newest of their records (a version is queued when it is made), so every
+    # open row of the same record is older: no version comparison needed, one IN list per kind.
+    later: dict[str, list[str]] = defaultdict(list)
+    for v in values:
+        if v["version"] > 1:
+            later[v["kind"]].append(v["record_key"])
+    for kind, keys in later.items():
+        for chunk in _chunks(keys):
+            await session.execute(
+                update(FeedRecord)
+                .where(FeedRecord.kind == kind, FeedRecord.record_key.in_(chunk), FeedRecord.status.in_(OPEN))
+                .values(status=FeedStatus.SUPERSEDED.value)
+                .execution_options(synchronize_session=False)
             )
-        )
-        await session.execute(
-            update(FeedRecord)
-            .where(older, FeedRecord.status.in_(OPEN))
-            .values(status=FeedStatus.SUPERSEDED.value)
-            .execution_options(synchronize_session=False)
-        )
     for chunk in _chunks(values, 1000):
-        await session.execute(insert(FeedRecord), list(chunk))
+        await session.execute(insert(FEED_TABLE), list(chunk))  # Core: no ORM bookkeeping per row
     return len(values)
 
 
-async def _daily_values(session: AsyncSession, rows: Sequence[StoredDay]) -> list[dict[str, Any]]:
-    units = await unit_codes(session, (r.nip for r in rows))
-    now = datetime.now(UTC)
-    values = []
-    for r in rows:
-        unit = units.get(r.nip, "-")
-        fields = daily_fields(r, unit, now)
-        values.append(record_values(DAILY, fields["key"], r.version, r.nip, unit, month_of(r.day), fields))
-    return values
+class DayVersion(Protocol):
+    """What the outbox needs of a changed day: an ``AttendanceDayRow``, or any (nip, day, version) record."""
+
+    @property
+    def nip(self) -> str: ...
+    @property
+    def day(self) -> date: ...
+    @property
+    def version(self) -> int: ...
 
 
-async def enqueue_daily(session: AsyncSession, rows: Sequence[StoredDay]) -> int:
-    """Queue the daily record of each created or changed day (its current version); returns how many.
+class ChangedDay(NamedTuple):
+    """A day version recompute has just written."""
 
-    Called once per recompute batch, inside its transaction; the caller commits."""
+    nip: str
+    day: date
+    version: int
+
+
+async def _daily_values(session: AsyncSession, rows: Sequence[DayVersion]) -> list[dict[str, Any]]:
+    """A small row per day version: the payload is built from the day when it is sent (``daily_payload``)."""
+    units = await unit_codes(session, {r.nip for r in rows})
+    return [
+        record_values(
+            DAILY, f"{r.nip}:{r.day.isoformat()}", r.version, r.nip, units.get(r.nip, "-"), month_of(r.day), day=r.day
+        )
+        for r in rows
+    ]
+
+
+async def enqueue_daily(session: AsyncSession, rows: Sequence[DayVersion]) -> int:
+    """Queue the daily record of each created or changed day (its new version); returns how many.
+
+    Called once per recompute batch, inside its transaction, after the days were written (flushed): the caller
+    commits both. ``rows`` may be ORM rows or plain (nip, day, version) records, for a Core-based recompute."""
     if not rows:
         return 0
     queued = await add_records(session, await _daily_values(session, rows))
@@ -162,3 +187,69 @@ async def prune(session: AsyncSession, retention_days: int, now: datetime | None
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class Built:
+    """A daily record's payload built from its day, or why it cannot be sent."""
+
+    payload: dict[str, Any] | None
+    problem: str | None = None
+    superseded: bool = False  # the day has moved on to a newer version (which has its own record)
+
+
+async def daily_payloads(session: AsyncSession, records: Sequence[Any]) -> dict[int, Built]:
+    """Build the payload of daily records (rows with ``id``, ``nip``, ``day``, ``version``, ``created_at``) from
+    the stored day, which must still be at the record's version."""
+    if not records:
+        return {}
+    nips = sorted({r.nip for r in records})
+    days = sorted({r.day for r in records})
+    stored = {
+        (row.nip, row.day): row
+        for row in (
+            await session.execute(
+                select(AttendanceDayRow).where(AttendanceDayRow.nip.in_(nips), AttendanceDayRow.day.in_(days))
+            )
+        )
+        .scalars()
+        .all()
+    }
+    units = await unit_codes(session, nips)
+    built: dict[int, Built] = {}
+    for r in records:
+        day = stored.get((r.nip, r.day))
+        if day is None or day.version != r.version:
+            found = "gone" if day is None else f"at version {day.version}"
+            built[r.id] = Built(None, f"the day is {found}: a newer record carries it", superseded=True)
+            continue
+        payload, problem = wire_payload(DAILY, daily_fields(day, units.get(r.nip, "-"), r.created_at))
+        built[r.id] = Built(payload, problem)
+    return built
+
+
+class Retried(BaseModel):
+    retried: int
+    ids: list[int]
+
+
+async def retry_failed(
+    session: AsyncSession, actor: str, *, month: str | None = None, kind: str | None = None
+) -> Retried:
+    """Put every failed record (of a month, of a kind) back to pending, audited; the caller commits."""
+    query = select(FeedRecord.id).where(FeedRecord.status == FeedStatus.FAILED.value)
+    if month is not None:
+        query = query.where(FeedRecord.month == month)
+    if kind is not None:
+        query = query.where(FeedRecord.kind == kind)
+    ids = list((await session.execute(query.order_by(FeedRecord.id))).scalars().all())
+    for chunk in _chunks(ids):
+        await session.execute(
+            update(FeedRecord)
+            .where(FeedRecord.id.in_(chunk))
+            .values(status=FeedStatus.PENDING.value, next_attempt_at=datetime.now(UTC))
+            .execution_options(synchronize_session=False)
+        )
+    out = Retried(retried=len(ids), ids=ids)
+    audit.record(session, actor=actor, action="retry", entity="feed_record", key=f"failed:{month or '*'}", after=out)
+    return out

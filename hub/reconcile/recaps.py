@@ -25,7 +25,7 @@ def month_bounds(year: int, month: int) -> tuple[date, date]:
 def parse_month(text: str) -> tuple[int, int]:
     """``YYYY-MM`` as (year, month); ValueError for anything else."""
     year, _, month = text.partition("-")
-    if len(year) != 4 or len(month) != 2 or not (year + month).isdigit() or not 1 <= int(month) <= 12:
+    if len(year) != 4 or len(month) != 2 or not (year + month).isdigit() or not 1 <= int(month) <= 12 or year == "0000":
         raise ValueError(f"month must be YYYY-MM, got {text!r}")
     return int(year), int(month)
 

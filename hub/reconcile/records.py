@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.attendance.absence import AbsenceKind, ApprovalStatus
@@ -20,7 +20,7 @@ from hub.reconcile.marks import mark_employee, mark_everyone
 from hub.reconcile.service import activity_of
 from hub.registry import audit
 from hub.registry.errors import Conflict, NotFound, RegistryError
-from hub.registry.schemas import NipText, UnitCode, Zone
+from hub.registry.schemas import NipText, UnitCode, Zone, refuse_nul
 from hub.registry.service import commit
 from hub.store.models import (
     AbsenceRow,
@@ -51,6 +51,8 @@ def _now() -> datetime:
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    _no_nul = model_validator(mode="before")(refuse_nul)
 
 
 class _Out(BaseModel):
@@ -179,18 +181,29 @@ class HolidayImport(BaseModel):
     errors: list[str]
 
 
-async def _put_holidays(session: AsyncSession, holidays: Sequence[Holiday]) -> list[date]:
-    """Insert or rename; the dates whose holiday is new or renamed (a day's result names its holiday)."""
-    changed = []
+class HolidaySet(BaseModel):
+    """What an import replaced (before) or wrote (after), for the audit trail."""
+
+    source: str
+    holidays: list[HolidayOut]
+
+
+async def _put_holidays(session: AsyncSession, holidays: Sequence[Holiday]) -> tuple[list[date], list[HolidayOut]]:
+    """Insert or rename. Returns the dates whose holiday is new or renamed (a day's result names its holiday)
+    and the holidays as they were before a rename (for the audit trail)."""
+    changed: list[date] = []
+    replaced: list[HolidayOut] = []
     for h in holidays:
         row = await session.get(HolidayRow, (h.day, h.kind.value))
         if row is None:
             session.add(HolidayRow(day=h.day, kind=h.kind.value, name=h.name))
             changed.append(h.day)
-        elif row.name != h.name:
+            continue
+        replaced.append(HolidayOut(day=row.day, kind=row.kind, name=row.name))
+        if row.name != h.name:
             row.name = h.name
             changed.append(h.day)
-    return changed
+    return changed, replaced
 
 
 async def _mark_holidays(session: AsyncSession, days: Sequence[date]) -> int:
@@ -212,8 +225,18 @@ async def import_holidays(
             holidays = bundled_calendar(year or 2026).holidays
         except FileNotFoundError:
             raise NotFound(f"no bundled holiday calendar for {year}", field="year") from None
-    changed = await _put_holidays(session, holidays)
-    audit.record(session, actor=actor, action="import", entity="holiday", key=str(len(holidays)))
+    source = "csv" if csv_text is not None else f"bundled {year or 2026}"
+    changed, replaced = await _put_holidays(session, holidays)
+    written = [HolidayOut(day=h.day, kind=h.kind.value, name=h.name) for h in holidays]
+    audit.record(
+        session,
+        actor=actor,
+        action="import",
+        entity="holiday",
+        key=str(len(holidays)),
+        before=HolidaySet(source=source, holidays=replaced) if replaced else None,
+        after=HolidaySet(source=source, holidays=written),
+    )
     marked = await _mark_holidays(session, changed)
     await commit(session)
     return HolidayImport(imported=len(holidays), changed=len(changed), marked=marked, errors=[])
@@ -222,9 +245,15 @@ async def import_holidays(
 async def add_holiday(session: AsyncSession, data: HolidayIn, actor: str) -> HolidayImport:
     """One holiday (or a new name for one); its day is marked for everyone."""
     holiday = Holiday(data.day, data.name, data.kind)
-    changed = await _put_holidays(session, [holiday])
+    changed, replaced = await _put_holidays(session, [holiday])
     audit.record(
-        session, actor=actor, action="create", entity="holiday", key=f"{data.day}/{data.kind.value}", after=data
+        session,
+        actor=actor,
+        action="update" if replaced else "create",
+        entity="holiday",
+        key=f"{data.day}/{data.kind.value}",
+        before=replaced[0] if replaced else None,
+        after=data,
     )
     marked = await _mark_holidays(session, changed)
     await commit(session)
@@ -531,8 +560,25 @@ async def upload_policy(
 
 
 async def _activate(session: AsyncSession, row: PolicyRow, actor: str) -> None:
-    """One policy id is in force at a time: activating a version of another policy retires the old one's."""
-    await session.execute(update(PolicyRow).where(PolicyRow.policy_id != row.policy_id).values(active=False))
+    """One policy id is in force at a time: activating a version of another policy retires the old one's.
+
+    Each row whose ``active`` changes is audited with its state before and after, the retired ones too."""
+    retired = (
+        await session.execute(select(PolicyRow).where(PolicyRow.policy_id != row.policy_id, PolicyRow.active))
+    ).scalars()
+    for old in retired.all():
+        before = PolicyOut.model_validate(old)
+        old.active = False
+        audit.record(
+            session,
+            actor=actor,
+            action="update",
+            entity="policy",
+            key=f"{old.policy_id}@{old.version}",
+            before=before,
+            after=PolicyOut.model_validate(old),
+        )
+    before = PolicyOut.model_validate(row)
     row.active = True
     await session.flush()
     await mark_everyone(session, row.effective_from, "policy")
@@ -542,6 +588,7 @@ async def _activate(session: AsyncSession, row: PolicyRow, actor: str) -> None:
         action="update",
         entity="policy",
         key=f"{row.policy_id}@{row.version}",
+        before=before,
         after=PolicyOut.model_validate(row),
     )
 

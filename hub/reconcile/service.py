@@ -5,6 +5,11 @@ Punches are attributed through enrollments (unmatched ones never reach an employ
 with their flags so the engine lists them as exceptions. Corrections are applied beside the raw data: a missing
 punch or a broken terminal day becomes virtual punches (key ``correction:<id>``), a wrong PIN mapping moves the
 punches of that terminal + PIN to the right employee for its dates. Raw punches are never edited.
+
+A batch goes: ``load_inputs`` + ``stored_versions`` (plain rows, no ORM objects) -> ``compute_batch`` (pure; skips
+every day whose inputs hash equals the stored one before building any result) -> ``store_computed`` (one
+driver-level upsert; the outbox hook point is marked there). ``recompute_range`` runs ``compute_batch`` in worker
+processes for large runs; docs/benchmarks.md has the figures.
 """
 
 from __future__ import annotations
@@ -18,11 +23,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import or_, select, update
+from sqlalchemy import String, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from hub.attendance.absence import Absence, AbsenceKind, ApprovalStatus
@@ -122,16 +126,21 @@ class Inputs:
     exceptions: dict[str, EmployeeAssignment]
     calendar: HolidayCalendar
     policies: list[Policy]
-    punches: dict[str, list[Punch]]
+    punches: dict[str, list[Punch]]  # corrections' virtual punches and remapped ones
     absences: dict[str, list[Absence]]
     activities: dict[str, list[Activity]]
     broken_days: dict[str, set[tuple[int, date]]]  # nip -> (correction id, day)
+    # The bulk of the punches as plain tuples (key, local time, status, flags): cheap to send to a worker
+    # process. The local time is the stored text on SQLite (parsed where the day is evaluated), a datetime on
+    # PostgreSQL.
+    punch_rows: dict[str, list[tuple[str, datetime | str, int, str]]] = field(default_factory=dict)
     # Employees without exceptions share their unit's schedule object per date (frozen, so safe to share);
     # its JSON form and repr are computed once for all of them.
     _unit_schedules: dict[tuple[int, date], DaySchedule | None] = field(default_factory=dict, repr=False)
     _schedule_forms: dict[int, tuple[DaySchedule, dict[str, Any], str]] = field(default_factory=dict, repr=False)
     # Not an init field: ``dataclasses.replace(inputs, policies=...)`` (the policy preview) must start afresh.
     _policies: dict[date, Policy | None] = field(default_factory=dict, init=False, repr=False)
+    _holidays: dict[date, Holiday | None] = field(default_factory=dict, repr=False)
 
     def schedule(self, nip: str, day: date) -> DaySchedule | None:
         unit_id = self.employees[nip].unit_id
@@ -158,6 +167,21 @@ class Inputs:
         if found is None or found[0] is not schedule:
             found = self._schedule_forms[id(schedule)] = (schedule, jsonable(schedule), repr(schedule))
         return found[1], found[2]
+
+    def punches_of(self, nip: str) -> list[Punch]:
+        found = list(self.punches.get(nip, ()))
+        for key, local_time, status, flags in self.punch_rows.get(nip, ()):
+            moment = local_time if isinstance(local_time, datetime) else datetime.fromisoformat(local_time)
+            found.append(Punch(key, moment, status, tuple(flags.split(",")) if flags else ()))
+        return found
+
+    def punch_count(self) -> int:
+        return sum(map(len, self.punches.values())) + sum(map(len, self.punch_rows.values()))
+
+    def holiday(self, day: date) -> Holiday | None:
+        if day not in self._holidays:
+            self._holidays[day] = self.calendar.on(day)
+        return self._holidays[day]
 
     def policy(self, day: date) -> Policy | None:
         if day not in self._policies:
@@ -256,29 +280,24 @@ async def load_inputs(session: AsyncSession, nips: Sequence[str], first: date, l
     def as_punch(p: Any) -> Punch:
         return Punch(p.key, p.local_time, p.status, tuple(p.flags.split(",")) if p.flags else ())
 
-    # Core rows, not ORM objects: a month of a batch is ~45,000 punches and identity-mapping them cost more
-    # than evaluating the days.
+    # Core rows on the session's connection, not ORM objects: a batch's month is ~45,000 punches and
+    # identity-mapping them cost more than evaluating the days. SQLite's stored text is kept as text.
+    await session.flush()
+    connection = await session.connection()
+    sqlite = connection.dialect.name == "sqlite"
+    local_time = cast(PunchRow.local_time, String) if sqlite else PunchRow.local_time
     query = (
-        select(
-            Enrollment.nip,
-            PunchRow.key,
-            PunchRow.local_time,
-            PunchRow.status,
-            PunchRow.flags,
-            PunchRow.terminal_sn,
-            PunchRow.pin,
-            PunchRow.local_date,
-        )
+        select(Enrollment.nip, PunchRow.key, local_time, PunchRow.status, PunchRow.flags)
         .join(Enrollment, enrollment_matches(PunchRow.terminal_sn, PunchRow.pin, PunchRow.local_date))
         .where(Enrollment.nip.in_(nips), PunchRow.local_date.between(lo, hi))
     )
     if all_remaps:
-        for p in (await session.execute(query)).all():
-            if not remapped(p.terminal_sn, p.pin, p.local_date):
-                punches[p.nip].append(as_punch(p))
-    else:
-        for nip, key, local_time, status, flags, *_ in (await session.execute(query)).all():
-            punches[nip].append(Punch(key, local_time, status, tuple(flags.split(",")) if flags else ()))
+        query = query.add_columns(PunchRow.terminal_sn, PunchRow.pin, PunchRow.local_date)
+    punch_rows: dict[str, list[tuple[str, datetime | str, int, str]]] = defaultdict(list)
+    rows: Sequence[Any] = (await connection.execute(query)).all()
+    for p in rows:
+        if not (all_remaps and remapped(p[5], p[6], p[7])):
+            punch_rows[p[0]].append((p[1], p[2], p[3], p[4]))
     for c in remaps:
         assert c.nip is not None
         moved = select(PunchRow).where(
@@ -325,6 +344,7 @@ async def load_inputs(session: AsyncSession, nips: Sequence[str], first: date, l
         calendar=calendar,
         policies=await active_policies(session),
         punches=punches,
+        punch_rows=punch_rows,
         absences=absences,
         activities=activities,
         broken_days=broken_days,
@@ -356,6 +376,7 @@ class _DayInputs(NamedTuple):
     absences: list[Absence]
     activities: list[Activity]
     inputs_hash: str
+    schedule_json: dict[str, Any]
 
 
 def _day_inputs(inputs: Inputs, nip: str, first: date, last: date) -> tuple[list[_DayInputs], int]:
@@ -365,7 +386,7 @@ def _day_inputs(inputs: Inputs, nip: str, first: date, last: date) -> tuple[list
     lo, hi = max(first, employee.active_from), min(last, employee.active_to or last)
     schedules = {d: inputs.schedule(nip, d) for d in dates(lo - timedelta(days=1), hi + timedelta(days=1))}
     known = [s for s in schedules.values() if s is not None]
-    punches = list(inputs.punches.get(nip, ()))
+    punches = inputs.punches_of(nip)
     for correction_id, day in inputs.broken_days.get(nip, ()):
         s = schedules.get(day)
         if s is not None and s.starts_at is not None and s.ends_at is not None:
@@ -385,14 +406,18 @@ def _day_inputs(inputs: Inputs, nip: str, first: date, last: date) -> tuple[list
             skipped += 1
             continue
         day_punches = by_day.get(day, ())
-        holiday = inputs.calendar.on(day)
+        holiday = inputs.holiday(day)
         day_activities = [a for a in activities if a.day == day] if activities else []
         day_absences = [a for a in absences if a.covers(day)] if absences else []
-        _, schedule_repr = inputs.schedule_forms(schedule)
+        schedule_json, schedule_repr = inputs.schedule_forms(schedule)
         inputs_hash = day_digest(
             day_punches, schedule_repr, holiday, day_absences, day_activities, policy.id, policy.version
         )
-        out.append(_DayInputs(day, schedule, policy, day_punches, holiday, day_absences, day_activities, inputs_hash))
+        out.append(
+            _DayInputs(
+                day, schedule, policy, day_punches, holiday, day_absences, day_activities, inputs_hash, schedule_json
+            )
+        )
     return out, skipped
 
 
@@ -409,30 +434,33 @@ def evaluate(inputs: Inputs, nip: str, first: date, last: date) -> tuple[list[tu
 
 
 class DayRow(NamedTuple):
-    """One computed day as ``attendance_days`` stores it; ``result`` is the JSON text, ``version`` is filled in
-    when the row is stored."""
+    """One computed day in the form both drivers take: dates, times and the percent as text (SQLAlchemy's
+    SQLite forms, which PostgreSQL casts), ``result`` the JSON text. Workers send them as plain tuples in
+    this field order (a named tuple pickles several times slower); ``version`` is decided when storing."""
 
     nip: str
-    day: date
+    day: str  # YYYY-MM-DD
     status: str
-    check_in: datetime | None
-    check_out: datetime | None
+    check_in: str | None  # YYYY-MM-DD HH:MM:SS.ffffff
+    check_out: str | None
     minutes_late: int
     minutes_early: int
     codes: str | None
-    deduction_percent: Decimal
+    deduction_percent: str
     policy_id: str
     policy_version: int
     result: str
-    version: int
     inputs_hash: str
+
+
+Key = tuple[str, str]  # (nip, YYYY-MM-DD)
 
 
 @dataclass
 class Computed:
     """What evaluating a batch gives: the rows whose inputs changed (or are new) and the counts."""
 
-    rows: list[DayRow] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)  # DayRow fields
     employees: int = 0
     days: int = 0
     unchanged: int = 0  # same inputs hash as stored: not evaluated at all
@@ -440,10 +468,35 @@ class Computed:
     punches: int = 0
 
 
+def _text(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(" ", "microseconds")
+
+
+def _row(nip: str, day: AttendanceDay, result: dict[str, Any], inputs_hash: str) -> tuple[Any, ...]:
+    return (
+        nip,
+        result["day"],
+        result["status"],
+        _text(day.check_in),
+        _text(day.check_out),
+        day.minutes_late,
+        day.minutes_early,
+        result["code"],
+        result["percent"],
+        day.policy_id,
+        day.policy_version,
+        orjson.dumps(result).decode(),
+        inputs_hash,
+    )
+
+
 def compute_batch(inputs: Inputs, nips: Sequence[str], first: date, last: date, known: dict[Key, str]) -> Computed:
     """Evaluate a batch (pure: no store access, so it can run in a worker process). A day whose inputs hash
-    equals the stored one (``known``) is not evaluated: the engine is pure, so its result is the stored one."""
-    out = Computed(punches=sum(len(v) for v in inputs.punches.values()))
+    equals the stored one (``known``) is not evaluated: the engine is pure, so its result is the stored one.
+    Days with no punch, absence or activity (weekends, TK) have the same inputs for every employee sharing the
+    schedule, so they are evaluated once and only the NIP differs."""
+    out = Computed(punches=inputs.punch_count())
+    bare: dict[tuple[int, Holiday | None, str, int], dict[str, Any]] = {}
     for nip in nips:
         if nip not in inputs.employees:
             continue
@@ -452,42 +505,59 @@ def compute_batch(inputs: Inputs, nips: Sequence[str], first: date, last: date, 
         out.skipped += skipped
         out.days += len(days)
         for d in days:
-            if known.get((nip, d.day)) == d.inputs_hash:
+            if known.get((nip, d.day.isoformat())) == d.inputs_hash:
                 out.unchanged += 1
                 continue
-            day = _evaluated(nip, d)
-            schedule_json, _ = inputs.schedule_forms(d.schedule)
-            result = orjson.dumps(day_result(day, schedule_json)).decode()
+            schedule_json = d.schedule_json
+            if d.punches or d.absences or d.activities:
+                day = _evaluated(nip, d)
+                out.rows.append(_row(nip, day, day_result(day, schedule_json), d.inputs_hash))
+                continue
+            key = (id(d.schedule), d.holiday, d.policy.id, d.policy.version)
+            template = bare.get(key)
+            if template is None:
+                day = _evaluated(nip, d)
+                template = bare[key] = day_result(day, schedule_json)
+                out.rows.append(_row(nip, day, template, d.inputs_hash))
+                continue
+            # check_in / check_out are None without punches; only the NIP differs from the template.
+            result = {**template, "nip": nip}
             out.rows.append(
-                DayRow(
+                (
                     nip,
-                    day.day,
-                    day.status.value,
-                    day.check_in,
-                    day.check_out,
-                    day.minutes_late,
-                    day.minutes_early,
-                    day.code,
-                    day.percent,
-                    day.policy_id,
-                    day.policy_version,
-                    result,
-                    0,
+                    result["day"],
+                    result["status"],
+                    None,
+                    None,
+                    result["minutes_late"],
+                    result["minutes_early"],
+                    result["code"],
+                    result["percent"],
+                    result["policy_id"],
+                    result["policy_version"],
+                    orjson.dumps(result).decode(),
                     d.inputs_hash,
                 )
             )
     return out
 
 
-Key = tuple[str, date]
-
-
 async def stored_versions(
     session: AsyncSession, nips: Sequence[str], first: date, last: date
 ) -> dict[Key, tuple[int, str]]:
     """(nip, day) -> (version, inputs hash) of the stored days: no results loaded, most days are unchanged."""
-    query = select(AttendanceDayRow.nip, AttendanceDayRow.day, AttendanceDayRow.version, AttendanceDayRow.inputs_hash)
-    rows = await session.execute(query.where(AttendanceDayRow.nip.in_(nips), AttendanceDayRow.day.between(first, last)))
+    connection = await session.connection()
+    # The day as YYYY-MM-DD text from the store (to_char: PostgreSQL's cast would follow DateStyle): no date
+    # object per stored day.
+    day = (
+        cast(AttendanceDayRow.day, String)
+        if connection.dialect.name == "sqlite"
+        else func.to_char(AttendanceDayRow.day, "YYYY-MM-DD")
+    )
+    query = select(AttendanceDayRow.nip, day, AttendanceDayRow.version, AttendanceDayRow.inputs_hash)
+    rows = await connection.execute(
+        query.where(AttendanceDayRow.nip.in_(nips), AttendanceDayRow.day.between(first, last))
+    )
     return {(nip, day): (version, inputs_hash) for nip, day, version, inputs_hash in rows.all()}
 
 
@@ -504,9 +574,9 @@ async def store_computed(
         punches=computed.punches,
     )
     now = datetime.now(UTC)
-    new = [r for r in computed.rows if (r.nip, r.day) not in stored]
-    again = [r for r in computed.rows if (r.nip, r.day) in stored]
-    changed: list[DayRow] = []
+    new = [r for r in computed.rows if (r[0], r[1]) not in stored]
+    again = [DayRow._make(r) for r in computed.rows if (r[0], r[1]) in stored]
+    changed: list[tuple[DayRow, int]] = []
     same_result: list[DayRow] = []
     if again:
         # Only days whose inputs changed reach here; their stored results decide between a new version and
@@ -516,21 +586,24 @@ async def store_computed(
                 AttendanceDayRow.nip.in_({r.nip for r in again}), AttendanceDayRow.day.between(first, last)
             )
         )
-        previous = {(nip, day): result for nip, day, result in results.all()}
+        previous = {(nip, day.isoformat()): result for nip, day, result in results.all()}
         for r in again:
             if previous.get((r.nip, r.day)) == orjson.loads(r.result):
                 same_result.append(r)
             else:
-                changed.append(r._replace(version=stored[(r.nip, r.day)][0] + 1))
-    written = [r._replace(version=1) for r in new] + changed
-    connection = await session.connection()
-    await _upsert_days(connection, written, now)
+                changed.append((r, stored[(r.nip, r.day)][0] + 1))
+    written: list[tuple[Sequence[Any], int]] = [(r, 1) for r in new]
+    written += changed
+    await _upsert_days(await session.connection(), written, now)
     # Same transaction: a committed day never misses the e-Kinerja feed, a rolled-back one is never fed.
-    await outbox.enqueue_daily(session, written)
+    await outbox.enqueue_daily(session, [outbox.ChangedDay(r[0], date.fromisoformat(r[1]), v) for r, v in written])
     if same_result:
         await session.execute(
             update(AttendanceDayRow),
-            [{"nip": r.nip, "day": r.day, "inputs_hash": r.inputs_hash, "computed_at": now} for r in same_result],
+            [
+                {"nip": r.nip, "day": date.fromisoformat(r.day), "inputs_hash": r.inputs_hash, "computed_at": now}
+                for r in same_result
+            ],
         )
     _expire_loaded_days(session)
     stats.inserted, stats.changed, stats.unchanged = len(new), len(changed), stats.unchanged + len(same_result)
@@ -545,64 +618,44 @@ def _expire_loaded_days(session: AsyncSession) -> None:
             session.expire(obj)
 
 
-DAY_COLUMNS = (*DayRow._fields, "computed_at")
-_POSTGRES_TYPES = (
-    "text", "date", "text", "timestamp", "timestamp", "int", "int", "text", "numeric", "text", "int", "text", "int",
-    "text", "timestamptz",
-)  # fmt: skip
+DAY_COLUMNS = (*DayRow._fields, "version", "computed_at")
 _UPDATE = ", ".join(f"{c} = excluded.{c}" for c in DAY_COLUMNS if c not in ("nip", "day"))
 SQLITE_UPSERT = (
     f"INSERT INTO attendance_days ({', '.join(DAY_COLUMNS)}) VALUES ({', '.join('?' * len(DAY_COLUMNS))}) "
     f"ON CONFLICT (nip, day) DO UPDATE SET {_UPDATE}"
 )
+_POSTGRES_CASTS = {
+    "day": "date",
+    "check_in": "timestamp",
+    "check_out": "timestamp",
+    "deduction_percent": "numeric",
+    "result": "json",
+}
+_INTEGERS = {"minutes_late", "minutes_early", "policy_version", "version"}
 POSTGRES_UPSERT = (
     f"INSERT INTO attendance_days ({', '.join(DAY_COLUMNS)}) "
-    f"SELECT {', '.join(c + '::json' if c == 'result' else c for c in DAY_COLUMNS)} FROM unnest("
-    + ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_POSTGRES_TYPES, start=1))
+    f"SELECT {', '.join(f'{c}::{_POSTGRES_CASTS[c]}' if c in _POSTGRES_CASTS else c for c in DAY_COLUMNS)} "
+    "FROM unnest("
+    + ", ".join(
+        f"${n}::{'int' if c in _INTEGERS else 'timestamptz' if c == 'computed_at' else 'text'}[]"
+        for n, c in enumerate(DAY_COLUMNS, start=1)
+    )
     + f") AS t({', '.join(DAY_COLUMNS)}) ON CONFLICT (nip, day) DO UPDATE SET {_UPDATE}"
 )
 
 
-def _sqlite_time(moment: datetime | None) -> str | None:
-    """SQLAlchemy's SQLite DATETIME text (naive; ``UtcDateTime`` values are converted to UTC first)."""
-    if moment is None:
-        return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment.isoformat(" ", "microseconds")
-
-
-async def _upsert_days(connection: AsyncConnection, rows: Sequence[DayRow], now: datetime) -> None:
+async def _upsert_days(connection: AsyncConnection, rows: Sequence[tuple[Sequence[Any], int]], now: datetime) -> None:
     """One driver-level statement per batch, in the forms the ORM reads back (see ``hub.store.types``):
-    PostgreSQL gets one array per column through ``unnest``, SQLite an ``executemany``."""
+    PostgreSQL gets one array per column through ``unnest``, SQLite an ``executemany`` (it stores the
+    percent text as a number by the column's NUMERIC affinity, as it stores SQLAlchemy's float)."""
     if not rows:
         return
     if connection.dialect.name == "postgresql":
-        columns = [list(c) for c in zip(*rows, strict=True)]
-        await connection.exec_driver_sql(POSTGRES_UPSERT, (*columns, [now] * len(rows)))
+        columns = [list(c) for c in zip(*(r for r, _ in rows), strict=True)]
+        await connection.exec_driver_sql(POSTGRES_UPSERT, (*columns, [v for _, v in rows], [now] * len(rows)))
         return
-    stamp = _sqlite_time(now)
-    params = [
-        (
-            r.nip,
-            r.day.isoformat(),
-            r.status,
-            _sqlite_time(r.check_in),
-            _sqlite_time(r.check_out),
-            r.minutes_late,
-            r.minutes_early,
-            r.codes,
-            float(r.deduction_percent),  # as SQLAlchemy binds Numeric on SQLite
-            r.policy_id,
-            r.policy_version,
-            r.result,
-            r.version,
-            r.inputs_hash,
-            stamp,
-        )
-        for r in rows
-    ]
-    await connection.exec_driver_sql(SQLITE_UPSERT, params)
+    stamp = now.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")  # as UtcDateTime writes it
+    await connection.exec_driver_sql(SQLITE_UPSERT, [(*r, version, stamp) for r, version in rows])
 
 
 async def recompute(session: AsyncSession, nips: Sequence[str], first: date, last: date) -> RecomputeStats:

@@ -68,15 +68,20 @@ def csv_records(text: str, aliases: dict[str, str], required: set[str]) -> Itera
     if not first_line:
         raise CsvFormatError("the file is empty: expected a header row")
     delimiter = max(",;\t", key=first_line.count)
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = [aliases.get(h.strip().lower(), h.strip().lower()) for h in next(reader)]
-    missing = required - set(header)
-    if missing:
-        raise CsvFormatError(f"missing column(s) {', '.join(sorted(missing))}", {"header": header})
-    for number, values in enumerate(reader, start=2):
-        if not any(v.strip() for v in values):
-            continue
-        yield number, {name: value.strip() for name, value in zip(header, values, strict=False) if name}
+    # newline="": the csv module then reads \n, \r\n and a lone \r (old Mac exports) as line ends itself.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = [aliases.get(h.strip().lower(), h.strip().lower()) for h in next(reader)]
+        missing = required - set(header)
+        if missing:
+            raise CsvFormatError(f"missing column(s) {', '.join(sorted(missing))}", {"header": header})
+        for number, values in enumerate(reader, start=2):
+            if not any(v.strip() for v in values):
+                continue
+            yield number, {name: value.strip() for name, value in zip(header, values, strict=False) if name}
+    except csv.Error as exc:
+        # e.g. a field past the csv module's 128 KiB limit: no real export has one, so the file is refused.
+        raise CsvFormatError(f"line {reader.line_num}: not readable as CSV: {exc}") from None
 
 
 def _prepare(row: dict[str, str], dates: frozenset[str]) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
@@ -124,9 +129,10 @@ async def run_import(
     model: type[BaseModel],
     write: Callable[[int, Any], Awaitable[None]],
     dates: frozenset[str] = DATE_COLUMNS,
+    finish: Callable[[], Awaitable[None]] | None = None,
 ) -> ImportReport:
-    """Check each row (``dates`` are the date columns), ``write`` the valid ones, and commit or, on a dry run,
-    roll back. ``write`` raises ``RegistryError`` to reject a row."""
+    """Check each row (``dates`` are the date columns), ``write`` the valid ones, ``finish`` (writes kept for
+    the end), and commit or, on a dry run, roll back. ``write`` raises ``RegistryError`` to reject a row."""
     for number, row in rows:
         report.rows += 1
         data, problems = _prepare(row, dates)
@@ -143,6 +149,8 @@ async def run_import(
         except RegistryError as exc:
             value = row.get(exc.field) if exc.field else None
             report.rejected.append(RejectedRow(row=number, column=exc.field, value=value, reason=exc.message))
+    if finish is not None:
+        await finish()
     if report.dry_run:
         await session.rollback()
     else:

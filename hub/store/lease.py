@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.store.db import insert_for
@@ -95,9 +96,12 @@ async def held(engine: AsyncEngine, name: str, holder: str, ttl: float) -> Async
     async def keep() -> None:
         while True:
             await asyncio.sleep(ttl / 3)
-            if not await renew(engine, name, holder, ttl):
-                log.error("lease %s was lost by %s (paused longer than %.0f s?)", name, holder, ttl)
-                return
+            try:
+                if not await renew(engine, name, holder, ttl):
+                    log.error("lease %s was lost by %s (paused longer than %.0f s?)", name, holder, ttl)
+                    return
+            except (OSError, DBAPIError) as exc:  # the store away for a moment: two more tries before expiry
+                log.warning("lease %s: renewal failed, trying again: %s", name, str(exc).splitlines()[0])
 
     renewing = asyncio.create_task(keep(), name=f"lease:{name}")
     try:

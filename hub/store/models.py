@@ -432,7 +432,10 @@ class RecomputeQueue(Base):
 
 class FeedRecord(Base):
     """One version of a record for e-Kinerja in the transactional outbox, written in the same transaction as the
-    attendance day (or the month's recap) it carries, so a committed change can never miss the feed.
+    attendance day (or the month's recap) it carries, so a committed change can never miss the feed. A daily
+    record refers to its day's version (``nip``, ``day``, ``version``) rather than copying it: recompute queues a
+    small row, and the dispatcher builds the payload from that version (a day that has moved on to a newer
+    version has a newer record queued too).
 
     ``status``: pending -> sent, or retrying (``attempts``, ``last_error``, ``next_attempt_at``) -> sent; failed
     when the receiver refuses the record itself (an operator retries it); superseded when a newer version of the
@@ -453,7 +456,10 @@ class FeedRecord(Base):
     nip: Mapped[str] = mapped_column(String(18), index=True)
     unit_code: Mapped[str] = mapped_column(String(32))
     month: Mapped[str] = mapped_column(String(7))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    day: Mapped[date | None] = mapped_column(Date, doc="The attendance day of a daily record")
+    payload: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, doc="The record as sent; a daily record's is built from its day's version at the first attempt"
+    )
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -509,3 +515,49 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str | None] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# --- dashboard ------------------------------------------------------------------------------------
+
+
+class HubUser(Base):
+    """A person who signs in to the dashboard; ``role`` is one of the API's roles. Only the argon2 hash is kept."""
+
+    __tablename__ = "hub_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class HubSession(Base):
+    """A signed-in dashboard session, kept server-side: the cookie holds a secret, the table its SHA-256."""
+
+    __tablename__ = "hub_sessions"
+
+    secret_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("hub_users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    flash: Mapped[dict[str, str] | None] = mapped_column(
+        JSON, doc="The outcome of the last write ({'notice'|'error': text}), shown once on the next page"
+    )
+
+
+class DeadLetterResolution(Base):
+    """A dead letter an operator looked at and settled, with why; the dead letter itself is never edited."""
+
+    __tablename__ = "dead_letter_resolutions"
+
+    dead_letter_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("dead_letters.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    reason: Mapped[str] = mapped_column(Text)
+    resolved_by: Mapped[str] = mapped_column(String(100))
+    resolved_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -13,9 +13,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from presensi.contract.topics import ROOT
-
-HUB_LOGIN = "hub"
+HUB_LOGIN = "presensi-hub"  # the hub's login in deploy/mosquitto/acl
+# The ACL production brokers use: the chain runs under the same rules (edge login = edge id).
+DEPLOY_ACL = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "acl"
 PBKDF2_ITERATIONS = 101  # what mosquitto_passwd writes for its $7$ (PBKDF2-SHA512) hashes
 
 
@@ -51,25 +51,11 @@ def mosquitto_password_line(login: Login, *, salt: bytes | None = None) -> str:
     return f"{login.username}:{encoded}"
 
 
-def mosquitto_acl(group_topic_root: str = ROOT) -> str:
-    """Per-edge rights as deploy/ describes them: an edge writes only under its own id and reads only
-    its own acks and commands (the login name is the edge id); the hub reads and writes everything."""
-    edge = f"{group_topic_root}/edge/%u"
-    return "\n".join(
-        [
-            f"pattern write {edge}/punches",
-            f"pattern write {edge}/status",
-            f"pattern write {edge}/health",
-            f"pattern write {edge}/command/result",
-            f"pattern read {edge}/ack",
-            f"pattern read {edge}/command",
-            "",
-            f"user {HUB_LOGIN}",
-            f"topic readwrite {group_topic_root}/#",
-            "topic read $share/#",
-            "",
-        ]
-    )
+def mosquitto_acl() -> str:
+    """Per-edge rights as deploy/mosquitto/acl ships them: an edge writes only under its own id and reads only
+    its own acks and commands (the login name is the edge id); the hub reads every edge's messages and writes
+    acks and commands."""
+    return DEPLOY_ACL.read_text()
 
 
 def write_broker_auth(plan: BrokerPlan, directory: Path) -> str:
@@ -93,6 +79,9 @@ def broker_client_settings(plan: BrokerPlan, who: str, *, client: Literal["hub",
     if login is not None:
         section["username"] = login.username
         section["password"] = login.password
+    # A private broker on loopback without TLS (with logins when ``plan.auth``): hub and edge refuse such a
+    # broker unless told that this is on purpose.
+    section["allow_insecure"] = True
     if client == "edge":
         # Short keepalive and reconnect delays: the harness cuts the network and wants recovery in seconds.
         section.update({"keepalive_seconds": 5, "reconnect_min_seconds": 0.5, "reconnect_max_seconds": 5.0})

@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.config import EdgeSettings
 from hub.settings import load_settings
 from simulators.chain import Chain, ChainSpec
-from simulators.chain.configs import mosquitto_acl, plan_broker
+from simulators.chain.configs import HUB_LOGIN, mosquitto_acl, plan_broker
 from simulators.chain.process import ProcessError
 from simulators.zk.terminal import Terminal
 
@@ -33,7 +33,8 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
 
 def test_the_written_configs_are_what_hub_and_edge_accept(chain: Chain) -> None:
     hub = load_settings(chain.hub_config_path)
-    assert (hub.mqtt.username, hub.database.url) == ("hub", chain.store_url)
+    assert hub.mqtt.allow_insecure  # a loopback broker without TLS, on purpose
+    assert (hub.mqtt.username, hub.database.url) == ("presensi-hub", chain.store_url)
     for edge_id in chain.edges:
         raw = tomllib.loads(chain.edge_config_path(edge_id).read_text())
         edge = EdgeSettings(**raw)
@@ -147,7 +148,7 @@ def test_the_broker_takes_each_edge_only_on_its_own_topics(chain: Chain) -> None
     assert not _connects(chain, "edge-1", "wrong")
     hub_seen: list[str] = []
     edge_seen: list[str] = []
-    hub = _client(chain, "hub")
+    hub = _client(chain, HUB_LOGIN)
     hub.on_message = lambda _c, _u, message: hub_seen.append(message.topic)
     edge = _client(chain, "edge-1")
     edge.on_message = lambda _c, _u, message: edge_seen.append(message.topic)

@@ -102,6 +102,16 @@ async def test_dry_run_import_and_idempotent_reimport(engine: AsyncEngine, api: 
     assert (audits[-1].before["volume"], audits[-1].after["volume"]) == (1, 3)
     assert set(marks) == {(SITI, date(2026, 11, 3))}
 
+    # EK-1 was imported approved: approved and rejected entries are final, a changed row is refused.
+    changed = corrected.replace("Menyusun laporan,RHK-1,60,2,approved", "Menyusun laporan,RHK-1,60,5,approved")
+    refused = await _import(api, changed, dry_run=False)
+    assert (refused["updated"], refused["unchanged"]) == (0, 1)
+    rejected = refused["rejected"]
+    assert isinstance(rejected, list)
+    final = [r for r in rejected if r["row"] == 2]
+    assert [(r["column"], r["value"]) for r in final] == [("external_id", "EK-1")]
+    assert "approved, which is final" in final[0]["reason"]
+    assert (await _activities(engine))["EK-1"].volume == 2
     listed = await api.call("GET", "/api/v1/activities", Role.VIEWER, params={"nip": BUDI})
     assert [a["external_id"] for a in listed.json()] == ["EK-1"]
 

@@ -35,6 +35,7 @@ url = "{store.database.url}"
 host = "{broker.host}"
 port = {broker.port}
 client_id = "hub-auto"
+allow_insecure = true
 [api]
 port = {free_port()}
 [recompute]

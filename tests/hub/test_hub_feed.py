@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.feed import outbox
 from hub.feed.dispatcher import LEASE, Dispatcher, SendReport, backoff, feed_status
 from hub.feed.months import close_month
-from hub.feed.records import FeedStatus
 from hub.reconcile.corrections import MissingPunch, create_correction
 from hub.reconcile.service import recompute_range
 from hub.registry.errors import Conflict
@@ -24,6 +23,7 @@ from hub.store.models import AttendanceDayRow, FeedRecord, Lease
 from presensi.ekinerja import DailyAttendance, MonthlyRecap
 from simulators.ekinerja.receiver import ReceiverMode, ReceiverServer
 from tests.hub.attendance_kit import BUDI, SITI, deliver, seeded
+from tests.hub.hub_testkit import Store
 
 TOKEN = "rahasia-ekinerja"
 MON, SUN = date(2026, 11, 2), date(2026, 11, 8)
@@ -110,13 +110,19 @@ async def test_recompute_queues_each_new_or_changed_day_in_its_transaction(engin
     tuesday = next(r for r in records if r.record_key == f"{BUDI}:2026-11-03")
     assert tuesday.idempotency_key == f"daily:{BUDI}:2026-11-03:v1"
     assert (tuesday.kind, tuesday.version, tuesday.unit_code, tuesday.month) == ("daily", 1, "BKPSDM", "2026-11")
-    assert tuesday.payload["late_code"] == "TL1"
-    assert tuesday.payload["minutes_late"] == 15
-    assert tuesday.payload["check_in"] == "07:45:30"
-    assert tuesday.payload["status"] == "present"
-    assert tuesday.payload["zone"] == "Asia/Jakarta"
+    assert (tuesday.day, tuesday.payload) == (date(2026, 11, 3), None)  # built from the day when sent
     wednesday = next(r for r in records if r.record_key == f"{BUDI}:2026-11-04")
-    assert (wednesday.payload["status"], wednesday.payload["absence_code"]) == ("tk", "TK")
+    async with session_factory(engine)() as db:
+        built = await outbox.daily_payloads(db, [tuesday, wednesday])
+    payload = built[tuesday.id].payload
+    assert payload is not None
+    assert built[tuesday.id].problem is None
+    assert (payload["key"], payload["version"], payload["status"]) == (f"{BUDI}:2026-11-03", 1, "present")
+    assert (payload["late_code"], payload["minutes_late"], payload["check_in"]) == ("TL1", 15, "07:45:30")
+    assert (payload["zone"], payload["deduction_percent"], payload["unit_code"]) == ("Asia/Jakarta", "0.5000", "BKPSDM")
+    tk = built[wednesday.id].payload
+    assert tk is not None
+    assert (tk["status"], tk["absence_code"], tk["check_in"]) == ("tk", "TK", None)
     siti = next(r for r in records if r.record_key == f"{SITI}:2026-11-04")
     assert siti.unit_code == "BKPSDM.UMUM"
 
@@ -297,7 +303,9 @@ async def test_an_invalid_record_fails_alone_and_the_others_go_through(
     async with session_factory(engine)() as db:
         # A record the receiver refuses although the hub built it (e.g. an older hub's payload): a wrong key.
         first = (await db.execute(select(FeedRecord).order_by(FeedRecord.id).limit(1))).scalar_one()
-        first.payload = {**first.payload, "key": "not-the-right-key"}
+        payload = (await outbox.daily_payloads(db, [first]))[first.id].payload
+        assert payload is not None
+        first.payload = {**payload, "key": "not-the-right-key"}
         await db.commit()
     dispatcher = Dispatcher(feed_settings(receiver, batch_size=100), engine)
     report = await dispatcher.send_once()
@@ -308,17 +316,38 @@ async def test_an_invalid_record_fails_alone_and_the_others_go_through(
     assert "refused as invalid" in failed[0].last_error
     assert "key must be" in failed[0].last_error
     assert (await dispatcher.send_once()).batches == 0  # failed waits for an operator
+    sent = [r for r in await _records(engine) if r.status == "sent"]
+    assert all(r.payload is not None and r.payload["version"] == 1 for r in sent)  # kept as sent
 
 
-async def test_a_record_that_cannot_be_built_is_queued_as_failed(engine: AsyncEngine) -> None:
-    await seeded(engine)
-    values = outbox.record_values("daily", "x:2026-11-02", 1, BUDI, "BKPSDM", "2026-11", {"key": "x:2026-11-02"})
-    assert values["status"] == FeedStatus.FAILED.value
-    assert "invalid record" in values["last_error"]
+async def test_a_record_that_cannot_be_built_fails_and_a_moved_on_day_is_superseded(
+    engine: AsyncEngine, receiver: ReceiverServer
+) -> None:
+    await _week(engine)
     async with session_factory(engine)() as db:
-        await outbox.add_records(db, [values])
+        # Neither happens through recompute; a hand-edited store (or a bug) must still not block the feed.
+        await db.execute(
+            update(AttendanceDayRow)
+            .where(AttendanceDayRow.nip == BUDI, AttendanceDayRow.day == date(2026, 11, 2))
+            .values(deduction_percent=150)
+        )
+        await db.execute(
+            update(AttendanceDayRow)
+            .where(AttendanceDayRow.nip == BUDI, AttendanceDayRow.day == date(2026, 11, 3))
+            .values(version=7)
+        )
         await db.commit()
-    assert [r.status for r in await _records(engine)] == ["failed"]
+    report = await Dispatcher(feed_settings(receiver, batch_size=100), engine).send_once()
+    assert report.sent == DAYS_IN_WEEK - 2
+    by_key = {r.record_key: r for r in await _records(engine)}
+    invalid, moved = by_key[f"{BUDI}:2026-11-02"], by_key[f"{BUDI}:2026-11-03"]
+    assert invalid.status == "failed"
+    assert invalid.last_error is not None
+    assert "invalid record" in invalid.last_error
+    assert "deduction_percent" in invalid.last_error
+    assert moved.status == "superseded"
+    assert moved.last_error == "the day is at version 7: a newer record carries it"
+    assert f"{BUDI}:2026-11-02" not in receiver.state.records
 
 
 async def test_only_one_dispatcher_holds_the_lease(engine: AsyncEngine, receiver: ReceiverServer) -> None:
@@ -386,3 +415,44 @@ async def test_prune_keeps_open_records_and_recent_ones(engine: AsyncEngine, rec
     assert ids[1] not in left
     assert [left[i] for i in ids[2:6]] == ["pending", "retrying", "failed", "sent"]
     assert len(left) == DAYS_IN_WEEK - 2
+
+
+async def test_a_round_gives_up_after_three_failed_batches_and_tries_each_record_once(
+    engine: AsyncEngine, receiver: ReceiverServer
+) -> None:
+    await _week(engine)
+    # A backoff shorter than a round: the records failed in the first batches are due again before it ends.
+    dispatcher = Dispatcher(feed_settings(receiver, batch_size=2, first_backoff_seconds=0.001), engine)
+    receiver.state.mode = ReceiverMode(down=True)
+    report = await dispatcher.send_once()
+    assert (report.batches, report.retrying) == (3, 6)
+    assert receiver.state.refused == 3
+    statuses = [(r.status, r.attempts) for r in await _records(engine)]
+    assert statuses.count(("retrying", 1)) == 6
+    assert statuses.count(("pending", 0)) == DAYS_IN_WEEK - 6
+
+
+async def test_records_queued_before_0006_keep_their_payload(store: Store) -> None:
+    from sqlalchemy import text
+
+    from hub.store.db import create_engine
+    from hub.store.migrate import upgrade
+
+    engine = create_engine(store.database)
+    try:
+        await upgrade(engine, "0005")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO feed_records (idempotency_key, kind, record_key, version, nip, unit_code, month, "
+                    "payload, status, attempts, created_at, next_attempt_at) VALUES ('daily:x:2026-11-02:v1', "
+                    "'daily', 'x:2026-11-02', 1, 'x', 'U', '2026-11', '{\"key\": \"x:2026-11-02\"}', 'pending', 0, "
+                    ":now, :now)"
+                ),
+                {"now": datetime(2026, 11, 3, tzinfo=UTC)},
+            )
+        await upgrade(engine)
+        (record,) = await _records(engine)
+        assert (record.day, record.payload) == (None, {"key": "x:2026-11-02"})
+    finally:
+        await engine.dispose()

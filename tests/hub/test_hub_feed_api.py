@@ -6,12 +6,14 @@ import io
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 
+import httpx
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.access import Role
+from hub.api.app import create_app
 from hub.reconcile.service import recompute_range
 from hub.store.db import session_factory
 from hub.store.models import AuditEntry, FeedRecord
@@ -87,6 +89,23 @@ async def test_retry_is_admin_only_audited_and_refused_for_a_superseded_record(e
     assert_error_shape(refused, "conflict")
     missing = await api.call("POST", "/api/v1/feed/records/999999/retry", Role.ADMIN)
     assert missing.status_code == 404
+
+    # All failed records of a month at once.
+    async with session_factory(engine)() as db:
+        await db.execute(
+            update(FeedRecord).where(FeedRecord.id.in_([record.id, record.id + 1])).values(status="failed")
+        )
+        await db.commit()
+    assert (await api.call("POST", "/api/v1/feed/records/retry-failed", Role.OPERATOR)).status_code == 403
+    other_month = await api.call("POST", "/api/v1/feed/records/retry-failed", Role.ADMIN, params={"month": "2026-10"})
+    assert other_month.json() == {"retried": 0, "ids": []}
+    bulk = await api.call("POST", "/api/v1/feed/records/retry-failed", Role.ADMIN, params={"month": "2026-11"})
+    assert bulk.status_code == 200, bulk.text
+    assert bulk.json() == {"retried": 2, "ids": [record.id, record.id + 1]}
+    failed = await api.call("GET", "/api/v1/feed/records", Role.VIEWER, params={"status": "failed"})
+    assert failed.json() == []
+    entries = await _audit(engine, "feed_record")
+    assert [e.entity_key for e in entries] == [str(record.id), "failed:2026-10", "failed:2026-11"]
 
 
 async def test_closing_a_month_runs_after_the_answer_and_is_audited(engine: AsyncEngine, api: Api) -> None:
@@ -184,3 +203,45 @@ async def test_a_formula_in_a_name_is_exported_as_text(engine: AsyncEngine, api:
     cell = book.worksheets[0]["B2"]
     assert cell.data_type == "s"
     assert str(cell.value).startswith("'=")
+
+
+async def test_the_dashboard_recaps_page_shows_the_feed_of_the_unit_and_month(engine: AsyncEngine, api: Api) -> None:
+    from hub.feed.months import close_month
+    from hub.feed.status import dashboard_status
+    from hub.users import create_user
+    from tests.hub.dashboard_kit import PASSWORD, sign_in
+
+    async with session_factory(engine)() as db:
+        await close_month(db, "2026-11", "token:admin", unit_code="BKPSDM.UMUM", today=date(2026, 12, 1))
+        first = (await db.execute(select(FeedRecord).order_by(FeedRecord.id).limit(1))).scalar_one()
+        first.status, first.last_error = "retrying", "HTTP 503: e-Kinerja is under maintenance"
+        await db.commit()
+        umum = await dashboard_status(db, "BKPSDM.UMUM", 2026, 11)
+        whole = await dashboard_status(db, "BKPSDM", 2026, 11)
+        october = await dashboard_status(db, "BKPSDM", 2026, 10)
+    assert umum["Rekap harian (daily)"] == "pending 30"  # Siti's 30 days
+    assert umum["Rekap bulanan (monthly)"] == "pending 1"
+    assert umum["Rekap tersimpan (recaps snapshotted)"] == "1 / 1"
+    assert str(umum["Bulan ditutup (month closed)"]).startswith("done, ")
+    assert whole["Rekap harian (daily)"] == "pending 59, retrying 1"  # the unit and the one below it
+    assert whole["Rekap tersimpan (recaps snapshotted)"] == "1 / 2"
+    assert whole["Galat terakhir (last error)"] == "HTTP 503: e-Kinerja is under maintenance"
+    assert october["Rekap harian (daily)"] == "-"
+
+    async with session_factory(engine)() as db:
+        await create_user(db, "operator", PASSWORD, Role.OPERATOR, "test", display_name="Operator")
+    transport = httpx.ASGITransport(app=create_app(engine))
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub") as browser:
+        # The page's download links work with the dashboard session (no bearer token), and only with it.
+        anonymous = await browser.get("/dashboard/exports/recaps.csv?unit=BKPSDM.UMUM&month=2026-11")
+        assert (anonymous.status_code, anonymous.headers["location"].split("?")[0]) == (303, "/dashboard/login")
+        await sign_in(browser, "operator")
+        page = await browser.get("/dashboard/recaps?unit=BKPSDM.UMUM&month=2026-11")
+        assert 'href="/dashboard/exports/recaps.xlsx?unit=BKPSDM.UMUM&amp;month=2026-11"' in page.text
+        download = await browser.get("/dashboard/exports/recaps.xlsx?unit=BKPSDM.UMUM&month=2026-11")
+    assert page.status_code == 200
+    assert "feed-unavailable" not in page.text
+    assert "<dd>pending 30</dd>" in page.text
+    assert download.status_code == 200
+    rows = list(load_workbook(io.BytesIO(download.content), read_only=True).worksheets[0].iter_rows(values_only=True))
+    assert [row[0] for row in rows] == ["nip", SITI]

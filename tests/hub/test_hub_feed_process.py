@@ -70,7 +70,7 @@ def _config(tmp_path: Path, name: str, url: str, broker: MosquittoBroker, receiv
     config = tmp_path / f"{name}.toml"
     config.write_text(
         f'[database]\nurl = "{url}"\n'
-        f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\nclient_id = "hub-{name}"\n'
+        f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\nclient_id = "hub-{name}"\nallow_insecure = true\n'
         f"[api]\nport = {free_port()}\n"
         f'[ekinerja]\nurl = "{receiver.url}"\ntoken = "{TOKEN}"\nbatch_size = 3\npoll_seconds = 0.2\n'
         "first_backoff_seconds = 0.1\nmax_backoff_seconds = 0.5\ntimeout_seconds = 2\nlease_seconds = 10\n"
@@ -182,6 +182,10 @@ def test_feed_commands(tmp_path: Path, receiver: ReceiverServer) -> None:
     assert "14 daily records queued" in backfill.output
     again = runner.invoke(app, ["feed", "enqueue", "--from", "2026-11-01", "--to", "2026-11-30", "-c", str(config)])
     assert "0 daily records queued" in again.output
+
+    retried = runner.invoke(app, ["feed", "retry-failed", "--month", "2026-11", "-c", str(config)])
+    assert retried.exit_code == 0, retried.output
+    assert "0 failed records back to pending" in retried.output
 
     pruned = runner.invoke(app, ["feed", "prune", "-c", str(config)])
     assert pruned.exit_code == 0

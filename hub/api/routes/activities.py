@@ -4,7 +4,7 @@ from datetime import date
 
 from fastapi import APIRouter, Query, Request
 
-from hub.api.deps import Corrector, Db, Limit, Offset, Reader
+from hub.api.deps import Corrector, Db, Limit, Offset, Reader, RowId
 from hub.api.routes.employees import CSV_BODY, csv_text
 from hub.attendance.activity import ActivityStatus
 from hub.reconcile import records
@@ -47,6 +47,6 @@ async def import_csv(
 
 
 @router.post("/{activity_id}/review")
-async def review_activity(activity_id: int, data: ReviewIn, db: Db, caller: Corrector) -> ActivityOut:
+async def review_activity(activity_id: RowId, data: ReviewIn, db: Db, caller: Corrector) -> ActivityOut:
     """``approve``, ``reject`` or ``request_revision`` (the last two need a comment), or ``resubmit``."""
     return await records.review_activity(db, activity_id, data, caller.actor)

@@ -1,6 +1,7 @@
 """Holidays (import from CSV or the bundled calendar) and schedule groups with their assignments."""
 
 from datetime import date
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
@@ -15,7 +16,9 @@ router = APIRouter(tags=["calendars"])
 
 
 @router.get("/holidays")
-async def list_holidays(db: Db, _caller: Reader, year: int | None = None) -> list[HolidayOut]:
+async def list_holidays(
+    db: Db, _caller: Reader, year: Annotated[int | None, Query(ge=1900, le=2200)] = None
+) -> list[HolidayOut]:
     return await records.list_holidays(db, year)
 
 
@@ -24,7 +27,9 @@ async def import_holidays(
     request: Request,
     db: Db,
     caller: Corrector,
-    bundled: int | None = Query(default=None, description="import the calendar bundled for this year instead"),
+    bundled: int | None = Query(
+        default=None, ge=1900, le=2200, description="import the calendar bundled for this year instead"
+    ),
 ) -> HolidayImport:
     """CSV columns date, name, kind (libur_nasional / cuti_bersama), or ``?bundled=2026``."""
     if bundled is not None:

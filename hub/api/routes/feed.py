@@ -4,11 +4,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from hub.api.deps import Administrator, Db, Limit, Offset, Reader
-from hub.feed import months
+from hub.api.deps import Administrator, Db, Limit, Offset, Reader, RowId
+from hub.feed import months, outbox
 from hub.feed.dispatcher import feed_status
 from hub.feed.months import MonthCloseOut
 from hub.feed.records import FeedStatus
@@ -38,7 +38,7 @@ class FeedRecordOut(BaseModel):
     created_at: datetime
     next_attempt_at: datetime
     sent_at: datetime | None
-    payload: dict[str, Any]
+    payload: dict[str, Any] | None = Field(description="as sent; null until a daily record's first attempt builds it")
 
 
 class FeedStatusOut(BaseModel):
@@ -84,7 +84,7 @@ async def status(request: Request, _caller: Reader) -> FeedStatusOut:
 
 
 @router.post("/feed/records/{record_id}/retry")
-async def retry(record_id: int, db: Db, caller: Administrator) -> FeedRecordOut:
+async def retry(record_id: RowId, db: Db, caller: Administrator) -> FeedRecordOut:
     """Send a record again at the next dispatcher round: a failed one after the cause was fixed, a retrying one
     without waiting for its backoff, or a sent one that e-Kinerja lost (it answers "duplicate" if it has it)."""
     row = await db.get(FeedRecord, record_id)
@@ -101,6 +101,19 @@ async def retry(record_id: int, db: Db, caller: Administrator) -> FeedRecordOut:
     )
     await commit(db)
     return after
+
+
+@router.post("/feed/records/retry-failed")
+async def retry_failed(
+    db: Db,
+    caller: Administrator,
+    month: str | None = None,
+    kind: Literal["daily", "monthly"] | None = None,
+) -> outbox.Retried:
+    """Put every failed record (of a month, of a kind) back to pending, after the cause was fixed; audited."""
+    out = await outbox.retry_failed(db, caller.actor, month=month, kind=kind)
+    await commit(db)
+    return out
 
 
 @router.post("/months/{month}/close", status_code=202)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 
-from hub.api.deps import Administrator, Db, Limit, Offset, Reader
+from hub.api.deps import Administrator, Db, Limit, Offset, Reader, RowId
 from hub.api.errors import ApiError
 from hub.reconcile import records
 from hub.reconcile.preview import PolicyPreview, preview_policy, previous_month
@@ -41,7 +41,7 @@ async def list_policies(db: Db, _caller: Reader) -> list[PolicyOut]:
 
 
 @router.get("/{policy_row_id}")
-async def get_policy(policy_row_id: int, db: Db, _caller: Reader) -> PolicyDocumentOut:
+async def get_policy(policy_row_id: RowId, db: Db, _caller: Reader) -> PolicyDocumentOut:
     return await records.get_policy(db, policy_row_id)
 
 
@@ -67,13 +67,13 @@ async def upload_policy(
 
 
 @router.post("/{policy_row_id}/activate")
-async def activate_policy(policy_row_id: int, db: Db, caller: Administrator) -> PolicyOut:
+async def activate_policy(policy_row_id: RowId, db: Db, caller: Administrator) -> PolicyOut:
     return await records.activate_policy(db, policy_row_id, caller.actor)
 
 
 @router.post("/{policy_row_id}/preview")
 async def preview(
-    policy_row_id: int,
+    policy_row_id: RowId,
     db: Db,
     _caller: Administrator,
     month: str | None = Query(default=None, pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$", description="YYYY-MM"),
