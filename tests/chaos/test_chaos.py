@@ -3,7 +3,8 @@ at the hub exactly once, whatever is killed, stopped or cut on the way.
 
 The short version runs in `make test`: one chain on SQLite takes a few edge kills, ingest worker kills, a
 broker restart, network cuts and terminal faults one after the other (each test checks the whole tally so
-far), a wrapping log gets its own chain, and the edge kills run on PostgreSQL too. The full suite (50 edge
+far), and the edge kills run on PostgreSQL too. The short wrapping log is `slow` (it must wait for logs to
+turn over; tests/edge covers a wrapping log in `make test`). The full suite (50 edge
 kills, every scenario on both stores, a cut lasting a simulated day) is `make chaos`, or `-m slow` here.
 """
 
@@ -80,6 +81,7 @@ def test_the_tally_sees_punches_that_have_not_reached_the_hub(chain: Chain) -> N
     assert chain.wait_until_stored(120).complete
 
 
+@pytest.mark.slow  # 75 s on a loaded machine; tests/edge/test_edge_terminals.py covers a wrapping log in `make test`
 def test_short_log_wrap_loses_and_doubles_nothing() -> None:
     _check(run_scenario("log-wrap", "sqlite", SHORT))
 
