@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow fuzz lint format bench system-deps venv clean
+.PHONY: demo test test-slow fuzz lint format bench chaos load system-deps venv clean
 
 $(STAMP): pyproject.toml
 	@./scripts/ensure-system-deps.sh
@@ -51,6 +51,18 @@ format: $(STAMP)
 ## bench: measured figures, written to docs/benchmarks.md
 bench: $(STAMP) system-deps
 	$(BIN)/python -m bench.run
+
+## chaos: the full fault suite over the real chain, SQLite and PostgreSQL (docs/reliability.md);
+##        PRESENSI_CHAOS_SCALE=0.2 for fewer faults, CHAOS_ARGS="--scenario edge-kill --store sqlite" to pick
+CHAOS_ARGS ?=
+chaos: $(STAMP) system-deps
+	$(BIN)/python -m simulators.chain.chaos --json test-artifacts/chaos.json $(CHAOS_ARGS)
+
+## load: a compressed morning peak, 50,000 employees / 500 terminals / 50 edges, PostgreSQL (docs/benchmarks.md);
+##       PRESENSI_LOAD_SCALE=0.1 for a tenth of the size, LOAD_ARGS="--only live" etc.
+LOAD_ARGS ?=
+load: $(STAMP) system-deps
+	$(BIN)/python -m bench.load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

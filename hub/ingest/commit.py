@@ -51,9 +51,18 @@ class StoreUnavailable(Exception):
     """The store could not be reached or was busy: retry the same flush later, ack nothing."""
 
 
+# PostgreSQL aborts one of two transactions that wait on each other (deadlock_detected), or one that
+# conflicts under serializable isolation (serialization_failure): the same transaction succeeds when run
+# again, so the punches in it are not the data's fault. Seen with two ingest workers and the hub's pending
+# recompute marking and claiming the same terminal days at a morning peak.
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+
+
 def is_transient(exc: BaseException) -> bool:
-    """Connection trouble or a busy SQLite: worth retrying. Anything else is the data's fault."""
+    """Connection trouble, a busy SQLite or a deadlock: worth retrying. Anything else is the data's fault."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in RETRY_SQLSTATES:
         return True
     if isinstance(exc, (IntegrityError, StatementError)) and not isinstance(exc, (OperationalError, InterfaceError)):
         return False

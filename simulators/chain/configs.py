@@ -145,6 +145,7 @@ def edge_config(
     live_capture: bool,
     poll_interval_seconds: float,
     extra: dict[str, Any] | None = None,
+    terminal_extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     broker = broker_client_settings(plan, edge_id, client="edge")
     broker.update({"host": broker_host, "port": broker_port})  # a proxy may sit in between
@@ -161,22 +162,25 @@ def edge_config(
             "historical_after_seconds": SIMULATED_CLOCK_TOLERANCE_SECONDS,
         },
         "terminals": [
-            {
-                "name": t.serial,
-                "host": t.host,
-                "port": t.port,
-                "transport": "tcp",
-                "zone": t.zone,
-                "timeout_seconds": 5.0,
-                "poll_interval_seconds": poll_interval_seconds,
-                "full_read_interval_seconds": 60.0,
-                "live_capture": live_capture,
-                "installed_on": date(2001, 1, 1),
-                "clock": {
-                    "max_drift_seconds": SIMULATED_CLOCK_TOLERANCE_SECONDS,
-                    "future_tolerance_seconds": 300,
+            merge(
+                {
+                    "name": t.serial,
+                    "host": t.host,
+                    "port": t.port,
+                    "transport": "tcp",
+                    "zone": t.zone,
+                    "timeout_seconds": 5.0,
+                    "poll_interval_seconds": poll_interval_seconds,
+                    "full_read_interval_seconds": 60.0,
+                    "live_capture": live_capture,
+                    "installed_on": date(2001, 1, 1),
+                    "clock": {
+                        "max_drift_seconds": SIMULATED_CLOCK_TOLERANCE_SECONDS,
+                        "future_tolerance_seconds": 300,
+                    },
                 },
-            }
+                terminal_extra or {},
+            )
             for t in terminals
         ],
     }

@@ -87,6 +87,7 @@ class ChainSpec:
     run_dir: Path | None = None  # None: a fresh temporary directory, removed by close()
     hub_extra: dict[str, Any] = field(default_factory=dict)  # merged into hub.toml
     edge_extra: dict[str, Any] = field(default_factory=dict)  # merged into every edge's TOML
+    terminal_extra: dict[str, Any] = field(default_factory=dict)  # merged into every [[terminals]] entry
 
     @property
     def employees_per_office(self) -> int:
@@ -298,6 +299,7 @@ class Chain:
             live_capture=self.spec.live_capture,
             poll_interval_seconds=self.spec.poll_interval_seconds,
             extra=self.spec.edge_extra,
+            terminal_extra=self.spec.terminal_extra,
         )
         path.write_text(to_toml(config))
 
@@ -475,8 +477,10 @@ class Chain:
         return asyncio.run(_flagged_keys(self.store_url, self.spec.store_schema))
 
     def tally(self) -> Tally:
-        made_list = self.made_keys()
+        # The store first, then the journal: a punch stored in between is then also in the journal, so
+        # "unexpected" is never a race while punches flow (a "missing" one may be, until it is stored).
         stored, rows = self.stored_keys()
+        made_list = self.made_keys()
         made = set(made_list)
         return Tally(
             made_records=len(made_list),
