@@ -82,7 +82,10 @@ class TerminalClock:
     def at(self, instant: datetime) -> datetime:
         """What the terminal's clock shows (showed) at world ``instant`` with its current offset."""
         true_local = instant.astimezone(self.zone).replace(tzinfo=None)
-        return (true_local + timedelta(seconds=self.offset_seconds)).replace(microsecond=0)
+        shown = (true_local + timedelta(seconds=self.offset_seconds)).replace(microsecond=0)
+        # A terminal's clock counts from 2000 (the ZK time encoding cannot say 1999): an instant from just before
+        # a power loss, stamped after it, shows the reset time rather than 1999-12-31 (which pyzk reads as 2099).
+        return max(shown, POWER_LOSS_TIME)
 
     def set(self, local: datetime) -> None:
         """What CMD_SET_TIME does: the terminal now shows ``local``; drift starts again from here."""

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from simulators.zk.clock import SimClock
+from simulators.zk.clock import SimClock, TerminalClock
 from simulators.zk.fleet import Fleet
 from simulators.zk.terminal import Terminal
 from simulators.zk.workforce import CHECK_IN, CHECK_OUT, Employee, Habits, PlannedPunch, Workforce, plan_day
@@ -143,3 +143,13 @@ def test_workforce_punches_appear_on_the_terminal_as_simulated_time_passes() -> 
         got = zk.get_attendance()
         zk.disconnect()
         assert [(a.user_id, a.timestamp) for a in got[: len(records)]] == [(r.pin, r.timestamp) for r in records]
+
+
+def test_a_punch_from_just_before_a_power_loss_is_stamped_2000_not_1999() -> None:
+    """The ZK time encoding starts in 2000: 1999-12-31 would reach pyzk as 2099 and make a key no one made."""
+    world = SimClock(datetime(2026, 11, 2, 0, 0, tzinfo=UTC), speed=1.0)
+    clock = TerminalClock(world, "Asia/Jakarta")
+    before = world.now() - timedelta(minutes=5)  # an event of the workforce, stamped late
+    clock.power_loss()
+    assert clock.at(before) == datetime(2000, 1, 1, 0, 0, 0)
+    assert clock.now() >= datetime(2000, 1, 1, 0, 0, 0)
