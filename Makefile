@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow lint format bench system-deps venv clean
+.PHONY: demo test test-slow fuzz lint format bench system-deps venv clean
 
 $(STAMP): pyproject.toml
 	@./scripts/ensure-system-deps.sh
@@ -19,17 +19,25 @@ venv: $(STAMP)
 system-deps:
 	@./scripts/ensure-system-deps.sh
 
-## demo: a simulated fleet of ZK terminals, read back through pyzk (the whole chain once it lands)
+## demo: the whole chain (broker, hub, simulated terminals, edges, mock e-Kinerja), a week in a few minutes
+DEMO_ARGS ?=
 demo: $(STAMP) system-deps
-	$(BIN)/presensi sim demo
+	$(BIN)/presensi demo $(DEMO_ARGS)
 
-## test: lint, then the default test suite (slow soak/benchmark runs excluded)
+## test: lint, then the default test suite (slow soak/benchmark runs excluded); the dashboard's browser
+## tests need Debian's chromium, installed here when missing
 test: $(STAMP) system-deps lint
+	@./scripts/ensure-system-deps.sh chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## test-slow: the long runs excluded from `make test`
 test-slow: $(STAMP) system-deps
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+## fuzz: the fuzz tests (tests/fuzz/) with PRESENSI_FUZZ_SCALE times their default examples (default 20)
+PRESENSI_FUZZ_SCALE ?= 20
+fuzz: $(STAMP) system-deps
+	PRESENSI_FUZZ_SCALE=$(PRESENSI_FUZZ_SCALE) $(BIN)/python -m pytest tests/fuzz $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

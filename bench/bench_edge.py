@@ -59,7 +59,7 @@ def _config(tmp: Path, broker: MosquittoBroker, terminals: list[dict[str, Any]],
     data = {
         "edge_id": EDGE_ID,
         "log_level": "WARNING",
-        "broker": {"host": broker.host, "port": broker.port},
+        "broker": {"host": broker.host, "port": broker.port, "allow_insecure": True},  # private loopback broker
         "buffer": {"path": str(tmp / "buffer.sqlite3")},
         "publisher": publisher,
         "terminals": terminals,

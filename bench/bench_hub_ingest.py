@@ -295,7 +295,8 @@ def ingest(kind: str, workers: int, total_punches: int, per_message: int, rate: 
     with MosquittoBroker() as broker, Store(kind) as store:
         settings = {
             "database": store.database,
-            "mqtt": {"host": broker.host, "port": broker.port, "client_id": "bench-hub"},
+            # The private loopback broker is anonymous and clear-text: say so, or the worker refuses it.
+            "mqtt": {"host": broker.host, "port": broker.port, "client_id": "bench-hub", "allow_insecure": True},
             "ingest": INGEST_SETTINGS,
         }
         stop = CTX.Event()

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from edge.config import ConfigError, EdgeSettings, load_settings
+from presensi.broker_security import InsecureBroker
 
 app = typer.Typer(no_args_is_help=True)
 console = Console(stderr=True)
@@ -26,12 +27,22 @@ def _settings(path: Path) -> EdgeSettings:
         raise typer.Exit(2) from exc
 
 
+def _secure_broker(settings: EdgeSettings, path: Path) -> None:
+    """Refuse (exit 2) a broker without a login and TLS, unless ``broker.allow_insecure`` says so."""
+    try:
+        settings.broker.require_secure(path)
+    except InsecureBroker as exc:
+        console.print(f"[red]insecure broker settings[/red]\n{exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+
+
 @app.command("run")
 def run(config: ConfigOpt = Path("/etc/presensi/edge.toml")) -> None:
     """Run the agent until SIGTERM/Ctrl-C: poll terminals, buffer, publish to the hub."""
     from edge.agent import run_agent
 
     settings = _settings(config)
+    _secure_broker(settings, config)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("zk").setLevel(logging.WARNING)
     raise typer.Exit(run_agent(settings))
@@ -41,6 +52,7 @@ def run(config: ConfigOpt = Path("/etc/presensi/edge.toml")) -> None:
 def check_config(config: ConfigOpt = Path("/etc/presensi/edge.toml")) -> None:
     """Validate a config file and print it with secrets hidden."""
     settings = _settings(config)
+    _secure_broker(settings, config)
     typer.echo(json.dumps(json.loads(settings.model_dump_json()), indent=2))
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from presensi.broker_security import require_secure_broker
 from presensi.contract.topics import EDGE_ID_PATTERN
 from presensi.zones import ZoneName
 
@@ -34,15 +35,31 @@ class TlsSettings(_Section):
 
 class BrokerSettings(_Section):
     host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
+    port: int = Field(default=8883, ge=1, le=65535)
     protocol: Literal["5", "3.1.1"] = "5"
-    username: str | None = None
+    username: str | None = Field(default=None, description="The edge's own login; the broker ACL ties it to edge_id")
     password: SecretStr | None = None
     tls: TlsSettings | None = None
+    allow_insecure: bool = Field(
+        default=False, description="Connect without a login or TLS: private test brokers only, never in production"
+    )
     keepalive_seconds: int = Field(default=30, ge=5, le=3600)
     session_expiry_seconds: int = Field(default=7 * 86400, ge=0, description="How long the broker keeps our queue")
     reconnect_min_seconds: float = Field(default=1.0, gt=0)
     reconnect_max_seconds: float = Field(default=120.0, gt=0)
+
+    def require_secure(self, config_file: Path | str | None = None) -> None:
+        """Raise InsecureBroker unless the connection has a login and TLS (or ``allow_insecure`` is set)."""
+        require_secure_broker(
+            section="broker",
+            username=self.username,
+            has_password=self.password is not None and bool(self.password.get_secret_value()),
+            has_tls=self.tls is not None,
+            allow_insecure=self.allow_insecure,
+            host=self.host,
+            port=self.port,
+            config_file=config_file,
+        )
 
 
 class BufferSettings(_Section):

@@ -84,6 +84,7 @@ class Publisher(threading.Thread):
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         super().__init__(name="publisher", daemon=True)
+        settings.broker.require_secure()  # before anything else: no anonymous or clear-text edge by accident
         self.settings = settings
         self.buffer = buffer
         self.session = session

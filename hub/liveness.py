@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import BigInteger, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -213,3 +214,52 @@ async def sequence_gaps(session: AsyncSession, edge_id: str | None = None) -> li
     for edge, last_seq, highest_seq, received in (await session.execute(tail)).all():
         gaps.append(SequenceGap(edge, int(highest_seq) + 1, int(last_seq or 0), received, "heartbeat"))
     return sorted(gaps, key=lambda g: (g.edge_id, g.first_missing))
+
+
+class EdgeOut(BaseModel):
+    edge_id: str
+    state: str | None  # "online"/"offline" from the retained birth/will; None before the first status
+    session: int | None
+    status_reason: str | None
+    status_at: datetime | None
+    agent_version: str | None
+    terminals: list[str] | None
+    health_at: datetime | None
+    last_seq: int | None
+    uptime_seconds: float | None
+    buffer: dict[str, Any] | None
+    last_seen_at: datetime
+    last_batch_seq: int | None
+    last_batch_at: datetime | None
+
+
+async def edge_states(db: AsyncSession, edge_id: str | None = None) -> list[EdgeOut]:
+    """Each edge's last known state with its newest batch (seq and when it arrived)."""
+    latest = (
+        select(Batch.edge_id, func.max(Batch.seq).label("seq"), func.max(Batch.received_at).label("at"))
+        .group_by(Batch.edge_id)
+        .subquery()
+    )
+    query = select(Edge, latest.c.seq, latest.c.at).outerjoin(latest, latest.c.edge_id == Edge.edge_id)
+    if edge_id is not None:
+        query = query.where(Edge.edge_id == edge_id)
+    rows = (await db.execute(query.order_by(Edge.edge_id))).all()
+    return [
+        EdgeOut(
+            edge_id=e.edge_id,
+            state=e.state,
+            session=e.session,
+            status_reason=e.status_reason,
+            status_at=e.status_at,
+            agent_version=e.agent_version,
+            terminals=e.terminals,
+            health_at=e.health_at,
+            last_seq=e.last_seq,
+            uptime_seconds=e.uptime_seconds,
+            buffer=e.buffer,
+            last_seen_at=e.last_seen_at,
+            last_batch_seq=seq,
+            last_batch_at=at,
+        )
+        for e, seq, at in rows
+    ]

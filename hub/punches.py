@@ -2,6 +2,7 @@
 enrollment covers its terminal, PIN and local date, so a new or corrected enrollment changes the
 answer for old punches at once (retroactive attribution) and ``unmatched`` is simply no such row."""
 
+from collections.abc import Collection
 from datetime import date, datetime
 
 from pydantic import BaseModel
@@ -10,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.registry.service import enrollment_matches, subtree_ids
 from hub.store.models import Employee, Enrollment, Punch
+
+PunchSelect = Select[Punch, str | None, str | None]  # a punch, its NIP and name (None: unmatched)
 
 
 class PunchOut(BaseModel):
@@ -42,20 +45,24 @@ class PunchPage(BaseModel):
     offset: int
 
 
-async def search_punches(
+async def punch_query(
     session: AsyncSession,
     *,
     nip: str | None = None,
     unit_code: str | None = None,
     terminal_sn: str | None = None,
+    terminal_sns: Collection[str] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    first: date | None = None,
+    last: date | None = None,
     unmatched: bool = False,
-    limit: int = 100,
-    offset: int = 0,
-) -> PunchPage:
-    """Punches in [since, until) (UTC), filtered; newest last; ``unmatched`` keeps unattributed ones."""
-    query: Select[Punch, str | None, str | None] = (
+    flagged: bool = False,
+) -> PunchSelect:
+    """The one punch query every listing uses (search, the unmatched list, the exceptions list): each punch
+    with the NIP and name its enrollment gives it. ``since``/``until`` bound UTC, ``first``/``last`` the local
+    date; ``unmatched`` keeps unattributed punches, ``flagged`` the ones the edge flagged."""
+    query: PunchSelect = (
         select(Punch, Enrollment.nip, Employee.name)
         .outerjoin(Enrollment, enrollment_matches(Punch.terminal_sn, Punch.pin, Punch.local_date))
         .outerjoin(Employee, Employee.nip == Enrollment.nip)
@@ -66,14 +73,31 @@ async def search_punches(
         query = query.where(Employee.unit_id.in_(await subtree_ids(session, unit_code)))
     if terminal_sn is not None:
         query = query.where(Punch.terminal_sn == terminal_sn)
+    if terminal_sns is not None:
+        query = query.where(Punch.terminal_sn.in_(terminal_sns))
     if since is not None:
         query = query.where(Punch.utc >= since)
     if until is not None:
         query = query.where(Punch.utc < until)
+    if first is not None:
+        query = query.where(Punch.local_date >= first)
+    if last is not None:
+        query = query.where(Punch.local_date <= last)
     if unmatched:
         query = query.where(Enrollment.id.is_(None))
+    if flagged:
+        query = query.where(Punch.flags != "")
+    return query
+
+
+async def punch_page(session: AsyncSession, query: PunchSelect, limit: int, offset: int) -> PunchPage:
+    """``query``'s total and one page of it, oldest first; ``limit`` 0 counts only."""
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    rows = (await session.execute(query.order_by(Punch.utc, Punch.id).limit(limit).offset(offset))).all()
+    rows = (
+        (await session.execute(query.order_by(Punch.utc, Punch.id).limit(limit).offset(offset))).all()
+        if limit and offset < total
+        else []
+    )
     items = [
         PunchOut(
             id=p.id,
@@ -100,3 +124,22 @@ async def search_punches(
         for p, employee_nip, name in rows
     ]
     return PunchPage(items=items, total=total, limit=limit, offset=offset)
+
+
+async def search_punches(
+    session: AsyncSession,
+    *,
+    nip: str | None = None,
+    unit_code: str | None = None,
+    terminal_sn: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    unmatched: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+) -> PunchPage:
+    """Punches in [since, until) (UTC), filtered; newest last; ``unmatched`` keeps unattributed ones."""
+    query = await punch_query(
+        session, nip=nip, unit_code=unit_code, terminal_sn=terminal_sn, since=since, until=until, unmatched=unmatched
+    )
+    return await punch_page(session, query, limit, offset)

@@ -1,13 +1,16 @@
-"""The hub process: the API server and/or an ingest worker on one asyncio loop, stopped by signal.
+"""The hub process: the API server and/or an ingest worker on one asyncio loop, stopped by signal; with the
+API (``hub run``) also the automatic recompute loop.
 
 On SIGTERM/SIGINT the worker finishes the batch in hand (commit, acks, PUBACKs) and disconnects,
-and uvicorn finishes open requests; then the store's connections are closed.
+and uvicorn finishes open requests; a recompute pass in progress is abandoned (each batch it finished is
+committed; its marks stay for the next pass); then the store's connections are closed.
 """
 
 import asyncio
 import contextlib
 import logging
 import signal
+import threading
 from collections.abc import Generator
 
 import uvicorn
@@ -15,9 +18,14 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError
 
 from hub.api.app import create_app
+from hub.feed.dispatcher import Dispatcher
 from hub.ingest.worker import IngestWorker
-from hub.settings import HubSettings
+from hub.reconcile.queue import run_pending
+from hub.reconcile.service import RecomputeStats
+from hub.registry.errors import RegistryError
+from hub.settings import DatabaseSettings, HubSettings, RecomputeSettings
 from hub.store.db import create_engine
+from hub.store.lease import holder_name
 from hub.store.migrate import current_revision, head_revision, upgrade
 
 log = logging.getLogger(__name__)
@@ -29,6 +37,67 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+class _Stopping(Exception):
+    """Raised between two batches of a recompute pass when the hub stops."""
+
+
+def _pending_pass(
+    database: DatabaseSettings, holder: str, ttl: float, stopping: threading.Event
+) -> RecomputeStats | None:
+    """One pass on its own thread, event loop and engine: the rule engine is CPU work, and on the hub's loop a
+    large pass (a new policy marks everyone) would hold up ingest acks and API answers for its whole length."""
+
+    def check(_done: int, _total: int) -> None:
+        if stopping.is_set():
+            raise _Stopping
+
+    async def one() -> RecomputeStats | None:
+        engine = create_engine(database)
+        try:
+            return await run_pending(engine, holder, ttl=ttl, progress=check)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(one())
+    except _Stopping:
+        return None
+
+
+async def recompute_loop(database: DatabaseSettings, settings: RecomputeSettings) -> None:
+    """Process the pending marks every ``interval_seconds`` under the ``recompute-pending`` lease, so late punches
+    (an edge offline for days) and registry changes reach their days without anyone running a command. A pass
+    that fails is logged and tried again next interval; the loop ends only when cancelled, and then stops the
+    pass in progress after its current batch (finished batches are committed; the marks stay for next time)."""
+    holder = holder_name("hub run")
+    stopping = threading.Event()
+    problem = ""
+    try:
+        while True:
+            try:
+                stats = await asyncio.to_thread(_pending_pass, database, holder, settings.lease_seconds, stopping)
+                problem = ""
+                if stats is not None and stats.days:
+                    log.info(
+                        "pending recompute: %d employees, %d days (%d new, %d changed) in %.1f s",
+                        stats.employees,
+                        stats.days,
+                        stats.inserted,
+                        stats.changed,
+                        stats.seconds,
+                    )
+            except (RegistryError, OSError, DBAPIError) as exc:  # no policy yet, the store away: say so once
+                text = getattr(exc, "message", None) or str(exc).splitlines()[0]
+                if text != problem:
+                    log.warning("pending recompute failed, retrying every %.0f s: %s", settings.interval_seconds, text)
+                problem = text
+            except Exception:  # a bug must not stop ingest and the API: log it and keep the hub running
+                log.exception("pending recompute failed")
+            await asyncio.sleep(settings.interval_seconds)
+    finally:
+        stopping.set()
 
 
 async def serve(settings: HubSettings, *, api: bool, client_id: str, migrate: bool) -> int:
@@ -48,10 +117,17 @@ async def serve(settings: HubSettings, *, api: bool, client_id: str, migrate: bo
         worker = IngestWorker(settings, engine, client_id=client_id)
         stopping = asyncio.Event()
         tasks = [asyncio.create_task(worker.run(), name="ingest")]
+        if api and settings.ekinerja.url is not None:
+            # Every `hub run` process starts one; the store lease lets only one of them send at a time.
+            dispatcher = Dispatcher(settings.ekinerja, engine)
+            tasks.append(asyncio.create_task(dispatcher.run(stopping), name="ekinerja-dispatcher"))
         server: _Server | None = None
         if api:
             config = uvicorn.Config(
-                create_app(engine), host=settings.api.host, port=settings.api.port, log_level="info"
+                create_app(engine, settings.dashboard, failed_auth_limit=settings.api.failed_auth_limit),
+                host=settings.api.host,
+                port=settings.api.port,
+                log_level="info",
             )
             server = _Server(config)
             tasks.append(asyncio.create_task(server.serve(), name="api"))
@@ -64,11 +140,19 @@ async def serve(settings: HubSettings, *, api: bool, client_id: str, migrate: bo
             if server is not None:
                 server.should_exit = True
 
+        recompute = (
+            asyncio.create_task(recompute_loop(settings.database, settings.recompute), name="recompute")
+            if api and settings.recompute.automatic
+            else None
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop)
         done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         stop()  # whichever ended first (a signal, or the API failing to bind), end the other too
+        if recompute is not None:
+            recompute.cancel()  # a pass in progress stops after its batch and releases the lease
+            await asyncio.gather(recompute, return_exceptions=True)
         await asyncio.gather(*tasks, return_exceptions=True)
         for task in done:
             if task.exception() is not None:

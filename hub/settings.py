@@ -8,8 +8,9 @@ import socket
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,7 +18,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from presensi.broker_security import require_secure_broker
+
 ENV_PREFIX = "PRESENSI_HUB_"
+FAILED_AUTH_LIMIT = "20/minute"
 ENV_NESTED_DELIMITER = "__"
 
 _config_file: ContextVar[Path | None] = ContextVar("_config_file", default=None)
@@ -48,11 +52,22 @@ class DatabaseSettings(_Section):
         return url
 
 
+class MqttTlsSettings(_Section):
+    ca_file: Path | None = Field(default=None, description="The CA that signed the broker's certificate")
+    cert_file: Path | None = Field(default=None, description="A client certificate, if the broker asks for one")
+    key_file: Path | None = None
+    insecure: bool = Field(default=False, description="Skip the hostname check (test brokers only)")
+
+
 class MqttSettings(_Section):
     host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
+    port: int = Field(default=8883, ge=1, le=65535)
     username: str | None = None
-    password: str | None = None
+    password: SecretStr | None = Field(default=None, description="Better in PRESENSI_HUB_MQTT__PASSWORD")
+    tls: MqttTlsSettings | None = None
+    allow_insecure: bool = Field(
+        default=False, description="Connect without a login or TLS: private test brokers only, never in production"
+    )
     client_id: str = Field(
         default_factory=lambda: f"presensi-hub-{socket.gethostname()}",
         min_length=1,
@@ -62,6 +77,19 @@ class MqttSettings(_Section):
     group: str = Field(default="presensi-ingest", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     session_expiry_seconds: int = Field(default=86_400, ge=0)
     keepalive_seconds: int = Field(default=30, ge=5, le=3600)
+
+    def require_secure(self, config_file: Path | str | None = None) -> None:
+        """Raise InsecureBroker unless the connection has a login and TLS (or ``allow_insecure`` is set)."""
+        require_secure_broker(
+            section="mqtt",
+            username=self.username,
+            has_password=self.password is not None and bool(self.password.get_secret_value()),
+            has_tls=self.tls is not None,
+            allow_insecure=self.allow_insecure,
+            host=self.host,
+            port=self.port,
+            config_file=config_file,
+        )
 
 
 class IngestSettings(_Section):
@@ -78,6 +106,82 @@ class IngestSettings(_Section):
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    failed_auth_limit: str = Field(
+        default=FAILED_AUTH_LIMIT,
+        description="Unknown or revoked bearer tokens allowed per client address in a moving window "
+        "('20/minute', '100/hour'); beyond it every token from that address is answered 429 until the window passes",
+    )
+
+    @field_validator("failed_auth_limit")
+    @classmethod
+    def _parsable_limit(cls, value: str) -> str:
+        from limits import parse
+
+        parse(value)  # raises ValueError naming what it could not read
+        return value
+
+
+class EkinerjaSettings(_Section):
+    """Where and how the outbox is delivered to e-Kinerja (docs/ekinerja-feed.md)."""
+
+    url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="The submissions endpoint; None keeps records queued (pending) without sending them",
+    )
+    token: SecretStr | None = Field(default=None, description="Bearer token e-Kinerja issued to this region")
+    batch_size: int = Field(default=200, ge=1, le=500, description="Records per POST (the receiver takes 500)")
+    timeout_seconds: float = Field(default=15.0, gt=0, le=300, description="One POST, connect to last byte")
+    first_backoff_seconds: float = Field(default=10.0, gt=0, le=3600, description="Wait after the first failure")
+    max_backoff_seconds: float = Field(
+        default=1800.0, gt=0, le=86_400, description="The wait doubles per failed attempt up to this"
+    )
+    poll_seconds: float = Field(default=5.0, gt=0, le=3600, description="How often the dispatcher looks for work")
+    lease_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="How long the dispatcher lease lasts unless renewed"
+    )
+    retention_days: int = Field(
+        default=90, ge=1, le=3650, description="Sent and superseded records older than this are pruned"
+    )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_post(self) -> "EkinerjaSettings":
+        if self.lease_seconds <= 2 * self.timeout_seconds:
+            raise ValueError("lease_seconds must be more than twice timeout_seconds (a POST must end inside it)")
+        if self.max_backoff_seconds < self.first_backoff_seconds:
+            raise ValueError("max_backoff_seconds must not be below first_backoff_seconds")
+        return self
+
+
+class RecomputeSettings(_Section):
+    automatic: bool = Field(
+        default=True,
+        description="`hub run` processes the days marked for recompute by itself (late punches, registry changes)",
+    )
+    interval_seconds: float = Field(default=60.0, gt=0, le=86_400, description="Pause between two passes")
+    lease_seconds: float = Field(
+        default=300.0,
+        ge=1,
+        le=86_400,
+        description="How long a dead pass's lease blocks other runs; renewed every third of it while alive",
+    )
+
+
+class DashboardSettings(_Section):
+    time_zone: str = Field(
+        default="Asia/Jakarta",
+        description="IANA zone whose calendar date is 'today' on the Today page (Asia/Jakarta, Asia/Makassar, ...)",
+    )
+    session_hours: float = Field(default=12, gt=0, le=24 * 30, description="A sign-in lasts this long")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {zone!r}") from None
+        return zone
 
 
 class HubSettings(BaseSettings):
@@ -92,6 +196,9 @@ class HubSettings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
+    ekinerja: EkinerjaSettings = EkinerjaSettings()
+    recompute: RecomputeSettings = RecomputeSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -32,6 +32,10 @@ class DailyAttendance(_Record):
 
     kind: Literal["daily"] = "daily"
     day: date
+    status: Literal["present", "tk", "excused", "holiday", "off"] = Field(
+        description="present (maybe late/early), tk (absent without excuse), excused (an approved absence), "
+        "holiday or off (not a working day: sent so that a day that stopped being one replaces its old record)"
+    )
     zone: str
     check_in: time | None = None
     check_out: time | None = None

@@ -40,7 +40,10 @@ class MosquittoBroker:
         workdir: Path | None = None,
         extra_config: str = "",
         allow_anonymous: bool = True,
+        config_text: str | None = None,
     ) -> None:
+        """``config_text`` replaces the generated config (listeners, auth) as a whole; the process still
+        runs as the current user with persistence and the log in ``workdir``, and answers on ``port``."""
         self.host = host
         self.port = port or free_port(host)
         self._own_dir = workdir is None
@@ -48,30 +51,28 @@ class MosquittoBroker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
-        self.config_path.write_text(
-            "\n".join(
-                [
-                    # Run as whoever starts it: as root, Mosquitto would otherwise switch to the
-                    # `mosquitto` user, fail to write this directory and silently lose persistence.
-                    f"user {getpass.getuser()}",
-                    "per_listener_settings false",
-                    f"listener {self.port} {host}",
-                    f"allow_anonymous {'true' if allow_anonymous else 'false'}",
-                    "persistence true",
-                    f"persistence_location {self.workdir}/",
-                    "autosave_interval 1",
-                    "max_inflight_messages 1000",
-                    "max_queued_messages 1000000",
-                    "max_queued_bytes 0",
-                    f"log_dest file {self.log_path}",
-                    "log_type error",
-                    "log_type warning",
-                    "log_type notice",
-                    extra_config,
-                    "",
-                ]
-            )
-        )
+        process = [
+            # Run as whoever starts it: as root, Mosquitto would otherwise switch to the
+            # `mosquitto` user, fail to write this directory and silently lose persistence.
+            f"user {getpass.getuser()}",
+            "persistence true",
+            f"persistence_location {self.workdir}/",
+            "autosave_interval 1",
+            f"log_dest file {self.log_path}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+        ]
+        listeners = [
+            "per_listener_settings false",
+            f"listener {self.port} {host}",
+            f"allow_anonymous {'true' if allow_anonymous else 'false'}",
+            "max_inflight_messages 1000",
+            "max_queued_messages 1000000",
+            "max_queued_bytes 0",
+        ]
+        body = [config_text] if config_text is not None else listeners
+        self.config_path.write_text("\n".join([*process, *body, extra_config, ""]))
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property

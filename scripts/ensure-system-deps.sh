@@ -8,7 +8,8 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then need+=(mosquitto); fi
 for extra in "$@"; do
   case "$extra" in
-    chromium) command -v chromium >/dev/null 2>&1 || need+=(chromium chromium-driver) ;;
+    # Optional: the dashboard's browser tests drive Debian's chromium through Playwright (no browser download).
+    chromium) command -v chromium >/dev/null 2>&1 || need+=(chromium) ;;
   esac
 done
 [ ${#need[@]} -eq 0 ] && exit 0

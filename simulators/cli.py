@@ -36,6 +36,10 @@ WorkforceOpt = Annotated[bool, typer.Option("--workforce/--no-workforce", help="
 AdminOpt = Annotated[int | None, typer.Option("--admin-port", help="Serve the admin HTTP API on this port.")]
 StartOpt = Annotated[datetime | None, typer.Option("--start", help="Simulated start time (UTC), default now.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON line when serving (for scripts).")]
+JournalOpt = Annotated[
+    Path | None,
+    typer.Option("--journal", help="Append every punch made (JSON lines, with its key) to this file."),
+]
 
 
 def _run(
@@ -47,6 +51,7 @@ def _run(
     workforce: bool,
     admin_port: int | None,
     as_json: bool,
+    journal: Path | None = None,
 ) -> None:
     if spec.when_full not in ("stop", "overwrite"):
         raise typer.BadParameter("must be 'stop' or 'overwrite'", param_hint="--when-full")
@@ -63,6 +68,8 @@ def _run(
         fleet.stop()
         console.print(f"[red]cannot listen: {exc}[/red]")
         raise typer.Exit(2) from exc
+    if journal is not None:
+        fleet.keep_journal(journal)
     if workforce and employees:
         fleet.workforce = crowd
         fleet.spawn(crowd.run())
@@ -105,6 +112,8 @@ def _run(
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     fleet.stop()
+    if fleet.journal is not None:
+        fleet.journal.close()
     for handle in fleet.terminals:
         path = state_file(spec, handle.terminal.serial)
         if path is not None:
@@ -132,6 +141,7 @@ def zk(
     admin_port: AdminOpt = None,
     start: StartOpt = None,
     as_json: JsonOpt = False,
+    journal: JournalOpt = None,
 ) -> None:
     """Serve one simulated terminal on PORT (TCP and UDP)."""
     spec = FleetSpec(
@@ -139,7 +149,10 @@ def zk(
         record_size=record_size, record_capacity=capacity, when_full=_when_full(when_full), zones=[zone],
         seed=seed, state=state,
     )  # fmt: skip
-    _run(spec, host=host, speed=speed, start=start, workforce=workforce, admin_port=admin_port, as_json=as_json)
+    _run(
+        spec, host=host, speed=speed, start=start, workforce=workforce, admin_port=admin_port, as_json=as_json,
+        journal=journal,
+    )  # fmt: skip
 
 
 @app.command("fleet")
@@ -165,6 +178,7 @@ def fleet(
     admin_port: AdminOpt = None,
     start: StartOpt = None,
     as_json: JsonOpt = False,
+    journal: JournalOpt = None,
 ) -> None:
     """Serve many simulated terminals from one process, on consecutive ports."""
     spec = FleetSpec(
@@ -172,7 +186,10 @@ def fleet(
         profile=profile, record_size=record_size, record_capacity=capacity, when_full=_when_full(when_full),
         offices=offices, zones=[z.strip() for z in zones.split(",") if z.strip()], seed=seed, state=state,
     )  # fmt: skip
-    _run(spec, host=host, speed=speed, start=start, workforce=workforce, admin_port=admin_port, as_json=as_json)
+    _run(
+        spec, host=host, speed=speed, start=start, workforce=workforce, admin_port=admin_port, as_json=as_json,
+        journal=journal,
+    )  # fmt: skip
 
 
 def _when_full(value: str) -> WhenFull:

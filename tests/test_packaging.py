@@ -1,5 +1,6 @@
 """An edge box installs ``presensi[edge]`` only: the edge must import and run without hub packages."""
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -42,10 +43,13 @@ def test_edge_commands_run_with_hub_packages_unimportable() -> None:
         text=True,
         cwd=ROOT,
         timeout=60,
+        # The example keeps the password out of the file, as a deployment would (edge.env).
+        env={**os.environ, "PRESENSI_EDGE_BROKER__PASSWORD": "edge-secret-from-env"},
     )
     assert result.returncode == 0, result.stderr
     assert '"edge_id": "kantor-bupati-01"' in result.stdout
     assert "PRESENSI_EDGE_BROKER__PASSWORD" not in result.stdout
+    assert "edge-secret-from-env" not in result.stdout
 
 
 def test_the_blocker_really_blocks() -> None:

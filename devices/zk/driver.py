@@ -12,6 +12,7 @@ pyzk 0.9 bugs that bite in the field (each with a test in tests/devices/):
 
 import contextlib
 import logging
+import re
 import socket
 import struct
 from collections.abc import Callable, Iterator
@@ -36,6 +37,16 @@ from devices.zk.codec import RawRecord, RecordLayout, RecordTable, decode_event,
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+MAX_SERIAL = 64  # the contract's limit
+MAX_PIN = 24
+_UNUSABLE = re.compile(r"[|\s]")
+
+
+def usable_pin(value: str, max_length: int = MAX_PIN) -> bool:
+    """True when ``value`` can be a PIN (or serial) in a punch key and the contract: non-empty, no '|' or spaces."""
+    return 0 < len(value) <= max_length and _UNUSABLE.search(value) is None
+
+
 Transport = Literal["tcp", "udp", "auto"]
 
 
@@ -138,8 +149,8 @@ class ZKDriver:
     def identify(self) -> TerminalInfo:
         conn = self.conn
         serial = self._call("serial number", conn.get_serialnumber)
-        if not serial:
-            raise TerminalProtocolError(f"{self.host}:{self.port} reports an empty serial number")
+        if not usable_pin(serial, MAX_SERIAL):
+            raise TerminalProtocolError(f"{self.host}:{self.port} reports an unusable serial number {serial!r}")
         self.serial = serial
         self._call("sizes", conn.read_sizes)
         return TerminalInfo(
@@ -183,7 +194,15 @@ class ZKDriver:
             if raw.uid not in self._pin_of_uid:
                 self.read_users()
             # A uid with no user (deleted since) still identifies the person on this terminal.
-            pin = self._pin_of_uid.get(raw.uid, f"uid{raw.uid}")
+            pin = self._pin_of_uid.get(raw.uid, "")
+        if not usable_pin(pin):
+            # A user saved without a PIN, or with one the punch key cannot carry ('|', spaces): the punch
+            # still counts, under the terminal's uid, where an operator can enroll it. Raising here would
+            # stop every later record of the log from being read, poll after poll.
+            log.warning(
+                "%s: uid %d has PIN %r, unusable in a punch key; using uid%d", self.serial, raw.uid, pin, raw.uid
+            )
+            pin = f"uid{raw.uid}"
         return Punch.from_device(self._serial(), self.zone, pin, raw.local_time, raw.status, raw.punch, raw.workcode)
 
     def read_log(self) -> "ZKAttendanceLog":

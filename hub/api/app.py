@@ -7,6 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.api import errors
+from hub.api.auth import FailedAuthLimiter
 from hub.api.routes import (
     absences,
     access,
@@ -17,19 +18,26 @@ from hub.api.routes import (
     dead_letters,
     employees,
     enrollments,
+    exceptions,
+    exports,
+    feed,
     liveness,
     policies,
     punches,
     terminals,
     units,
 )
+from hub.dashboard.app import install as install_dashboard
+from hub.settings import FAILED_AUTH_LIMIT, DashboardSettings
 from hub.store.db import session_factory
 
 API_PREFIX = "/api/v1"
 PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz"})
 
 
-def create_app(engine: AsyncEngine) -> FastAPI:
+def create_app(
+    engine: AsyncEngine, dashboard: DashboardSettings | None = None, *, failed_auth_limit: str = FAILED_AUTH_LIMIT
+) -> FastAPI:
     app = FastAPI(
         title="presensi hub",
         version=version("presensi"),
@@ -38,11 +46,14 @@ def create_app(engine: AsyncEngine) -> FastAPI:
     )
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.failed_auth = FailedAuthLimiter(failed_auth_limit)
     errors.install(app)
     modules = (units, employees, terminals, enrollments, punches, liveness, dead_letters, access)
-    attendance_modules = (attendance, absences, activities, corrections, policies, calendars)
-    for module in (*modules, *attendance_modules):
+    attendance_modules = (attendance, absences, activities, corrections, policies, calendars, exceptions)
+    for module in (*modules, *attendance_modules, feed, exports):
         app.include_router(module.router, prefix=API_PREFIX)
+    install_dashboard(app, dashboard)  # server-rendered pages under /dashboard, outside the OpenAPI document
+    app.include_router(exports.dashboard_router)  # the Recaps page's download links, by dashboard session
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

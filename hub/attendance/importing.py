@@ -47,13 +47,19 @@ class FieldError(ValueError):
 
 def csv_rows(text: str, required: tuple[str, ...]) -> Iterator[tuple[int, Mapping[str, str]]] | RowError:
     """``(line, row)`` pairs of a CSV with a header, or the error for a header lacking a required column."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [name.strip() for name in reader.fieldnames or []]
-    missing = [name for name in required if name not in header]
-    if missing:
-        return RowError(1, ",".join(missing), "missing column(s) in the header")
-    reader.fieldnames = header
-    return ((reader.line_num, {k: (v or "").strip() for k, v in row.items() if k is not None}) for row in reader)
+    # newline="": the csv module then reads \n, \r\n and a lone \r as line ends itself. Rows are read at once so
+    # that a file the csv module cannot read (a field past its 128 KiB limit) is one error, not an exception.
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        header = [name.strip() for name in reader.fieldnames or []]
+        missing = [name for name in required if name not in header]
+        if missing:
+            return RowError(1, ",".join(missing), "missing column(s) in the header")
+        reader.fieldnames = header
+        rows = [(reader.line_num, {k: (v or "").strip() for k, v in row.items() if k is not None}) for row in reader]
+    except csv.Error as exc:
+        return RowError(reader.line_num, "file", f"not readable as CSV: {exc}")
+    return iter(rows)
 
 
 def parse_date(field: str, value: str) -> date:

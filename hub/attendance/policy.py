@@ -350,12 +350,43 @@ def parse_policy(document: Mapping[str, Any]) -> Policy:
         raise PolicyError(_pydantic_problems(exc)) from None
 
 
+MAX_DEPTH = 32  # a real policy nests 5 levels; far deeper is an attack on the parser's recursion
+
+
+def _yaml_shape_problem(text: str) -> PolicyProblem | None:
+    """Refuse aliases and absurd nesting before building anything: an alias can make a document refer to
+    itself (endless recursion) or multiply itself (billion laughs), and a policy never needs one."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            line = event.start_mark.line + 1 if event.start_mark else "?"
+            return PolicyProblem(
+                "", f"line {line}: YAML aliases (*{event.anchor}) are not allowed; write the value out"
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return PolicyProblem("", f"nested deeper than {MAX_DEPTH} levels")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
+
+
 def load_policy(text: str, fmt: Literal["yaml", "toml"] = "yaml") -> Policy:
-    """Parse and validate a policy document from YAML or TOML text."""
+    """Parse and validate a policy document from YAML or TOML text; anything wrong is a PolicyError."""
     try:
+        if fmt == "yaml":
+            shape = _yaml_shape_problem(text)
+            if shape is not None:
+                raise PolicyError([shape])
         document = tomllib.loads(text) if fmt == "toml" else yaml.safe_load(text)
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
         raise PolicyError([PolicyProblem("", f"not valid {fmt.upper()}: {exc}")]) from None
+    except (ValueError, OverflowError) as exc:
+        # YAML's timestamp and number constructors raise these, e.g. for 2026-02-30.
+        raise PolicyError([PolicyProblem("", f"not valid {fmt.upper()}: {exc}")]) from None
+    except RecursionError:
+        raise PolicyError([PolicyProblem("", f"nested deeper than {MAX_DEPTH} levels")]) from None
     if not isinstance(document, dict):
         raise PolicyError([PolicyProblem("", "a policy document is a mapping at the top level")])
     return parse_policy(document)

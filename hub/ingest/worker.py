@@ -10,6 +10,7 @@ PUBACKed those messages, so the broker delivers them again to the same persisten
 import asyncio
 import contextlib
 import logging
+import ssl
 import threading
 import time
 from collections import deque
@@ -52,6 +53,7 @@ class IngestWorker:
     """One ingest worker. ``await run()`` until ``stop()``; several may share the subscription group."""
 
     def __init__(self, settings: HubSettings, engine: AsyncEngine, *, client_id: str | None = None) -> None:
+        settings.mqtt.require_secure()  # before anything else: no anonymous or clear-text hub by accident
         self.settings = settings
         self.engine = engine
         self.client_id = client_id or settings.mqtt.client_id
@@ -108,8 +110,19 @@ class IngestWorker:
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
-        if self.settings.mqtt.username:
-            client.username_pw_set(self.settings.mqtt.username, self.settings.mqtt.password)
+        mqtt_settings = self.settings.mqtt
+        if mqtt_settings.username:
+            password = mqtt_settings.password.get_secret_value() if mqtt_settings.password else None
+            client.username_pw_set(mqtt_settings.username, password)
+        if mqtt_settings.tls is not None:
+            tls = mqtt_settings.tls
+            client.tls_set(
+                ca_certs=str(tls.ca_file) if tls.ca_file else None,
+                certfile=str(tls.cert_file) if tls.cert_file else None,
+                keyfile=str(tls.key_file) if tls.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+            client.tls_insecure_set(tls.insecure)
         # paho's default window of 20 outgoing acks stays within any broker's Receive Maximum (paho does
         # not read it from CONNACK), and a larger one is no faster: paho rescans it on every PUBACK.
         client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -242,7 +255,7 @@ class IngestWorker:
                 self._unconfirmed_acks.append(self._client.publish(topic, ack.model_dump_json(), qos=1))
             for one in group:
                 self._client.ack(one.delivery.mid, one.delivery.qos)
-            while self._unconfirmed_acks and self._unconfirmed_acks[0].is_published():
+            while self._unconfirmed_acks and _done_with(self._unconfirmed_acks[0]):
                 self._unconfirmed_acks.popleft()
             self.stats.settled += len(group)
             self.stats.flushes += 1
@@ -267,6 +280,16 @@ class IngestWorker:
                     return None
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_DELAY)
+
+
+def _done_with(info: mqtt.MQTTMessageInfo) -> bool:
+    """Whether an ack needs no more waiting for. One published while the broker was away is marked
+    NO_CONN and ``is_published()`` raises for it from then on (even once paho sends it after the
+    reconnect): nothing to wait for. Its batch was not PUBACKed either, so it comes again and is acked then."""
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return True
 
 
 def _punch_count(received: Received) -> int:

@@ -28,7 +28,7 @@ from hub.reconcile.service import (
 )
 from hub.registry import audit
 from hub.registry.errors import NotFound
-from hub.registry.schemas import NipText, Pin, Serial
+from hub.registry.schemas import NipText, Pin, Serial, refuse_nul
 from hub.registry.service import commit
 from hub.store.models import AttendanceDayRow, CorrectionRow, Employee, Enrollment, Terminal
 
@@ -37,6 +37,8 @@ Reason = Annotated[str, Field(min_length=3, max_length=2000, description="why; r
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    _no_nul = model_validator(mode="before")(refuse_nul)
 
 
 class MissingPunch(_In):

@@ -43,10 +43,12 @@ async def mark_terminal_days(connection: AsyncConnection, pairs: Iterable[tuple[
         )
 
 
-async def mark_everyone(session: AsyncSession, first: date, reason: str) -> int:
-    """Queue every employee's days from ``first`` (cut to the last ``HORIZON_DAYS``) until today: one bulk insert."""
-    end = datetime.now(UTC).date() + timedelta(days=1)
-    start = max(first, end - timedelta(days=HORIZON_DAYS))
+async def mark_everyone(session: AsyncSession, first: date, reason: str, last: date | None = None) -> int:
+    """Queue every employee's days from ``first`` until ``last`` (None: today), within the last ``HORIZON_DAYS``
+    before today: one bulk insert."""
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)  # a day ahead: zones east of UTC
+    end = min(last or tomorrow, tomorrow)
+    start = max(first, tomorrow - timedelta(days=HORIZON_DAYS))
     if end < start:
         return 0
     now = datetime.now(UTC)

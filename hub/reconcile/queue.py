@@ -12,10 +12,15 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from hub.reconcile.service import RecomputeStats, recompute_range
+from hub.store.db import session_factory
+from hub.store.lease import held
 from hub.store.models import Enrollment, RecomputeQueue, RecomputeTerminalDay
+
+PENDING_LEASE = "recompute-pending"
+PENDING_LEASE_TTL = 300.0  # seconds; renewed every 100 s while a run lasts
 
 
 async def resolve_terminal_days(session: AsyncSession) -> int:
@@ -89,3 +94,19 @@ async def process_pending(session: AsyncSession, progress: Callable[[int, int], 
     await session.execute(delete(RecomputeQueue).where(RecomputeQueue.id <= top))
     await session.commit()
     return total
+
+
+async def run_pending(
+    engine: AsyncEngine,
+    holder: str,
+    *,
+    ttl: float = PENDING_LEASE_TTL,
+    progress: Callable[[int, int], None] | None = None,
+) -> RecomputeStats | None:
+    """``process_pending`` under the ``recompute-pending`` lease, so two runs (the CLI, the hub's loop, on any
+    host) never recompute the same marks at once; None when another holder has it."""
+    async with held(engine, PENDING_LEASE, holder, ttl) as mine:
+        if not mine:
+            return None
+        async with session_factory(engine)() as session:
+            return await process_pending(session, progress)

@@ -3,23 +3,24 @@ policies. Every write is audited and marks the affected employee days for recomp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.attendance.absence import AbsenceKind, ApprovalStatus
 from hub.attendance.activity import ActivityStatus, ReviewAction, ReviewError, review
-from hub.attendance.calendar import Holiday, bundled_calendar, parse_holidays_csv
+from hub.attendance.calendar import Holiday, HolidayKind, bundled_calendar, parse_holidays_csv
 from hub.attendance.policy import Policy, PolicyError, load_policy
 from hub.reconcile.documents import ScheduleGroupDoc
 from hub.reconcile.marks import mark_employee, mark_everyone
 from hub.reconcile.service import activity_of
 from hub.registry import audit
 from hub.registry.errors import Conflict, NotFound, RegistryError
-from hub.registry.schemas import NipText, UnitCode, Zone
+from hub.registry.schemas import NipText, UnitCode, Zone, refuse_nul
 from hub.registry.service import commit
 from hub.store.models import (
     AbsenceRow,
@@ -50,6 +51,8 @@ def _now() -> datetime:
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    _no_nul = model_validator(mode="before")(refuse_nul)
 
 
 class _Out(BaseModel):
@@ -165,15 +168,53 @@ class HolidayOut(_Out):
     name: str
 
 
+class HolidayIn(_In):
+    day: date
+    kind: HolidayKind
+    name: str = Field(min_length=1, max_length=200)
+
+
 class HolidayImport(BaseModel):
     imported: int
+    changed: int = 0  # new dates or new names: their days are marked for recompute
+    marked: int = 0  # employee ranges queued
     errors: list[str]
+
+
+class HolidaySet(BaseModel):
+    """What an import replaced (before) or wrote (after), for the audit trail."""
+
+    source: str
+    holidays: list[HolidayOut]
+
+
+async def _put_holidays(session: AsyncSession, holidays: Sequence[Holiday]) -> tuple[list[date], list[HolidayOut]]:
+    """Insert or rename. Returns the dates whose holiday is new or renamed (a day's result names its holiday)
+    and the holidays as they were before a rename (for the audit trail)."""
+    changed: list[date] = []
+    replaced: list[HolidayOut] = []
+    for h in holidays:
+        row = await session.get(HolidayRow, (h.day, h.kind.value))
+        if row is None:
+            session.add(HolidayRow(day=h.day, kind=h.kind.value, name=h.name))
+            changed.append(h.day)
+            continue
+        replaced.append(HolidayOut(day=row.day, kind=row.kind, name=row.name))
+        if row.name != h.name:
+            row.name = h.name
+            changed.append(h.day)
+    return changed, replaced
+
+
+async def _mark_holidays(session: AsyncSession, days: Sequence[date]) -> int:
+    """Every employee's days between the first and the last changed date (the usual recompute horizon)."""
+    return await mark_everyone(session, min(days), "holiday", max(days)) if days else 0
 
 
 async def import_holidays(
     session: AsyncSession, actor: str, *, csv_text: str | None = None, year: int | None = None
 ) -> HolidayImport:
-    """From CSV text, or the calendar bundled for ``year``; an existing (date, kind) is replaced."""
+    """From CSV text, or the calendar bundled for ``year``; an existing (date, kind) is renamed."""
     if csv_text is not None:
         parsed = parse_holidays_csv(csv_text)
         if parsed.errors:
@@ -184,15 +225,52 @@ async def import_holidays(
             holidays = bundled_calendar(year or 2026).holidays
         except FileNotFoundError:
             raise NotFound(f"no bundled holiday calendar for {year}", field="year") from None
-    for h in holidays:
-        row = await session.get(HolidayRow, (h.day, h.kind.value))
-        if row is None:
-            session.add(HolidayRow(day=h.day, kind=h.kind.value, name=h.name))
-        else:
-            row.name = h.name
-    audit.record(session, actor=actor, action="import", entity="holiday", key=str(len(holidays)))
+    source = "csv" if csv_text is not None else f"bundled {year or 2026}"
+    changed, replaced = await _put_holidays(session, holidays)
+    written = [HolidayOut(day=h.day, kind=h.kind.value, name=h.name) for h in holidays]
+    audit.record(
+        session,
+        actor=actor,
+        action="import",
+        entity="holiday",
+        key=str(len(holidays)),
+        before=HolidaySet(source=source, holidays=replaced) if replaced else None,
+        after=HolidaySet(source=source, holidays=written),
+    )
+    marked = await _mark_holidays(session, changed)
     await commit(session)
-    return HolidayImport(imported=len(holidays), errors=[])
+    return HolidayImport(imported=len(holidays), changed=len(changed), marked=marked, errors=[])
+
+
+async def add_holiday(session: AsyncSession, data: HolidayIn, actor: str) -> HolidayImport:
+    """One holiday (or a new name for one); its day is marked for everyone."""
+    holiday = Holiday(data.day, data.name, data.kind)
+    changed, replaced = await _put_holidays(session, [holiday])
+    audit.record(
+        session,
+        actor=actor,
+        action="update" if replaced else "create",
+        entity="holiday",
+        key=f"{data.day}/{data.kind.value}",
+        before=replaced[0] if replaced else None,
+        after=data,
+    )
+    marked = await _mark_holidays(session, changed)
+    await commit(session)
+    return HolidayImport(imported=1, changed=len(changed), marked=marked, errors=[])
+
+
+async def remove_holiday(session: AsyncSession, day: date, kind: HolidayKind, actor: str) -> int:
+    """Delete a holiday (a date entered by mistake); its day is marked for everyone. Returns ranges queued."""
+    row = await session.get(HolidayRow, (day, kind.value))
+    if row is None:
+        raise NotFound(f"no {kind.value} holiday on {day}")
+    before = HolidayOut.model_validate(row)
+    await session.delete(row)
+    audit.record(session, actor=actor, action="delete", entity="holiday", key=f"{day}/{kind.value}", before=before)
+    marked = await _mark_holidays(session, [day])
+    await commit(session)
+    return marked
 
 
 async def list_holidays(session: AsyncSession, year: int | None) -> list[HolidayOut]:
@@ -350,6 +428,7 @@ class ActivityOut(_Out):
     status: ActivityStatus
     reviewer_comment: str
     reviewed_by: str | None
+    external_id: str | None = None  # e-Kinerja's id of an imported entry
 
 
 class ReviewIn(_In):
@@ -481,8 +560,25 @@ async def upload_policy(
 
 
 async def _activate(session: AsyncSession, row: PolicyRow, actor: str) -> None:
-    """One policy id is in force at a time: activating a version of another policy retires the old one's."""
-    await session.execute(update(PolicyRow).where(PolicyRow.policy_id != row.policy_id).values(active=False))
+    """One policy id is in force at a time: activating a version of another policy retires the old one's.
+
+    Each row whose ``active`` changes is audited with its state before and after, the retired ones too."""
+    retired = (
+        await session.execute(select(PolicyRow).where(PolicyRow.policy_id != row.policy_id, PolicyRow.active))
+    ).scalars()
+    for old in retired.all():
+        before = PolicyOut.model_validate(old)
+        old.active = False
+        audit.record(
+            session,
+            actor=actor,
+            action="update",
+            entity="policy",
+            key=f"{old.policy_id}@{old.version}",
+            before=before,
+            after=PolicyOut.model_validate(old),
+        )
+    before = PolicyOut.model_validate(row)
     row.active = True
     await session.flush()
     await mark_everyone(session, row.effective_from, "policy")
@@ -492,6 +588,7 @@ async def _activate(session: AsyncSession, row: PolicyRow, actor: str) -> None:
         action="update",
         entity="policy",
         key=f"{row.policy_id}@{row.version}",
+        before=before,
         after=PolicyOut.model_validate(row),
     )
 

@@ -43,6 +43,7 @@ from hub.attendance.schedule import (
     UnitAssignment,
     schedule_for,
 )
+from hub.feed import outbox
 from hub.reconcile.documents import ScheduleGroupDoc, day_digest, day_result, jsonable
 from hub.registry.errors import NotFound, RegistryError
 from hub.registry.service import enrollment_matches, subtree_ids
@@ -137,7 +138,8 @@ class Inputs:
     # its JSON form and repr are computed once for all of them.
     _unit_schedules: dict[tuple[int, date], DaySchedule | None] = field(default_factory=dict, repr=False)
     _schedule_forms: dict[int, tuple[DaySchedule, dict[str, Any], str]] = field(default_factory=dict, repr=False)
-    _policies: dict[date, Policy | None] = field(default_factory=dict, repr=False)
+    # Not an init field: ``dataclasses.replace(inputs, policies=...)`` (the policy preview) must start afresh.
+    _policies: dict[date, Policy | None] = field(default_factory=dict, init=False, repr=False)
     _holidays: dict[date, Holiday | None] = field(default_factory=dict, repr=False)
 
     def schedule(self, nip: str, day: date) -> DaySchedule | None:
@@ -626,9 +628,8 @@ async def store_computed(
     written: list[tuple[Sequence[Any], int]] = [(r, 1) for r in new]
     written += changed
     await _upsert_days(await session.connection(), written, now)
-    # outbox: changed rows of this batch -- ``written``: (row, version) for every inserted or changed day, the row
-    # in ``DayRow`` field order (nip, day as YYYY-MM-DD, ..., result as JSON text); stored just above, same
-    # transaction, committed by the caller.
+    # Same transaction: a committed day never misses the e-Kinerja feed, a rolled-back one is never fed.
+    await outbox.enqueue_daily(session, [outbox.ChangedDay(r[0], date.fromisoformat(r[1]), v) for r, v in written])
     if same_result:
         await session.execute(
             update(AttendanceDayRow),
@@ -801,13 +802,22 @@ async def month_days(session: AsyncSession, nip: str, year: int, month: int) -> 
     return [d for d, _ in evaluate(inputs, nip, first, last)[0]], inputs
 
 
-async def recap_for(session: AsyncSession, nip: str, year: int, month: int) -> MonthlyRecap | None:
-    """The monthly recap computed on the fly; None when no day of the month could be evaluated."""
-    days, inputs = await month_days(session, nip, year, month)
-    policy = in_force(inputs.policies, date(year, month, 1)) or in_force(
-        inputs.policies, days[-1].day if days else date(year, month, 1)
-    )
+def recap_of(inputs: Inputs, nip: str, first: date, last: date) -> MonthlyRecap | None:
+    """Pure: ``nip``'s recap of the month [first, last] from loaded inputs, under ``inputs.policies``; None when
+    no day of the month could be evaluated or the employee has no kelas jabatan."""
+    days = [d for d, _ in evaluate(inputs, nip, first, last)[0]]
+    policy = in_force(inputs.policies, first) or in_force(inputs.policies, days[-1].day if days else first)
     job_class = inputs.employees[nip].job_class
     if not days or policy is None or job_class is None:
         return None
     return monthly_recap(days, policy, job_class)
+
+
+async def recap_for(session: AsyncSession, nip: str, year: int, month: int) -> MonthlyRecap | None:
+    """The monthly recap computed on the fly; None when no day of the month could be evaluated."""
+    first = date(year, month, 1)
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    inputs = await load_inputs(session, [nip], first, last)
+    if nip not in inputs.employees:
+        raise NotFound(f"no employee with NIP {nip}")
+    return recap_of(inputs, nip, first, last)

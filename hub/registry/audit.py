@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.store.models import AuditEntry
 
-Action = Literal["create", "update", "delete", "import", "revoke"]
+Action = Literal["create", "update", "delete", "import", "revoke", "close", "retry", "resolve", "disable", "recompute"]
 
 
 def snapshot(model: BaseModel | None) -> dict[str, Any] | None:

@@ -37,7 +37,7 @@ ENROLLMENT_ALIASES = {
     "berlaku_dari": "valid_from",
     "berlaku_sampai": "valid_to",
 }
-DATE_COLUMNS = {"active_from", "active_to", "valid_from", "valid_to"}
+DATE_COLUMNS = frozenset({"active_from", "active_to", "valid_from", "valid_to"})
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y")
 
 
@@ -49,7 +49,7 @@ class RejectedRow(BaseModel):
 
 
 class ImportReport(BaseModel):
-    kind: Literal["employees", "enrollments"]
+    kind: Literal["employees", "enrollments", "activities"]
     dry_run: bool
     rows: int
     created: int = 0
@@ -62,31 +62,36 @@ class CsvFormatError(RegistryError):
     """The file as a whole is unusable (no header, missing columns)."""
 
 
-def _rows(text: str, aliases: dict[str, str], required: set[str]) -> Iterator[tuple[int, dict[str, str]]]:
+def csv_records(text: str, aliases: dict[str, str], required: set[str]) -> Iterator[tuple[int, dict[str, str]]]:
     text = text.lstrip("\ufeff")  # Excel writes a byte-order mark
     first_line = text.splitlines()[0] if text.strip() else ""
     if not first_line:
         raise CsvFormatError("the file is empty: expected a header row")
     delimiter = max(",;\t", key=first_line.count)
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = [aliases.get(h.strip().lower(), h.strip().lower()) for h in next(reader)]
-    missing = required - set(header)
-    if missing:
-        raise CsvFormatError(f"missing column(s) {', '.join(sorted(missing))}", {"header": header})
-    for number, values in enumerate(reader, start=2):
-        if not any(v.strip() for v in values):
-            continue
-        yield number, {name: value.strip() for name, value in zip(header, values, strict=False) if name}
+    # newline="": the csv module then reads \n, \r\n and a lone \r (old Mac exports) as line ends itself.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = [aliases.get(h.strip().lower(), h.strip().lower()) for h in next(reader)]
+        missing = required - set(header)
+        if missing:
+            raise CsvFormatError(f"missing column(s) {', '.join(sorted(missing))}", {"header": header})
+        for number, values in enumerate(reader, start=2):
+            if not any(v.strip() for v in values):
+                continue
+            yield number, {name: value.strip() for name, value in zip(header, values, strict=False) if name}
+    except csv.Error as exc:
+        # e.g. a field past the csv module's 128 KiB limit: no real export has one, so the file is refused.
+        raise CsvFormatError(f"line {reader.line_num}: not readable as CSV: {exc}") from None
 
 
-def _prepare(row: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+def _prepare(row: dict[str, str], dates: frozenset[str]) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
     """Blank cells are absent values; dates accept the formats exports use. Returns (data, problems)."""
     data: dict[str, Any] = {}
     problems: list[tuple[str, str, str]] = []
     for column, value in row.items():
         if value == "":
             continue
-        if column in DATE_COLUMNS:
+        if column in dates:
             parsed = _date(value)
             if parsed is None:
                 problems.append((column, value, "not a date (YYYY-MM-DD, DD/MM/YYYY or DD-MM-YYYY)"))
@@ -117,16 +122,20 @@ def _validation_rejections(number: int, row: dict[str, str], exc: ValidationErro
     return rejected
 
 
-async def _run(
+async def run_import(
     session: AsyncSession,
     report: ImportReport,
     rows: Iterator[tuple[int, dict[str, str]]],
-    model: type[EmployeeIn] | type[EnrollmentIn],
+    model: type[BaseModel],
     write: Callable[[int, Any], Awaitable[None]],
+    dates: frozenset[str] = DATE_COLUMNS,
+    finish: Callable[[], Awaitable[None]] | None = None,
 ) -> ImportReport:
+    """Check each row (``dates`` are the date columns), ``write`` the valid ones, ``finish`` (writes kept for
+    the end), and commit or, on a dry run, roll back. ``write`` raises ``RegistryError`` to reject a row."""
     for number, row in rows:
         report.rows += 1
-        data, problems = _prepare(row)
+        data, problems = _prepare(row, dates)
         if problems:
             report.rejected += [RejectedRow(row=number, column=c, value=v, reason=r) for c, v, r in problems]
             continue
@@ -140,6 +149,8 @@ async def _run(
         except RegistryError as exc:
             value = row.get(exc.field) if exc.field else None
             report.rejected.append(RejectedRow(row=number, column=exc.field, value=value, reason=exc.message))
+    if finish is not None:
+        await finish()
     if report.dry_run:
         await session.rollback()
     else:
@@ -168,8 +179,8 @@ async def import_employees(session: AsyncSession, text: str, actor: str, *, dry_
         await service.update_employee(session, item.nip, item, actor, commit_now=False)
         report.updated += 1
 
-    rows = _rows(text, EMPLOYEE_ALIASES, {"nip", "name", "unit_code", "active_from"})
-    return await _run(session, report, rows, EmployeeIn, write)
+    rows = csv_records(text, EMPLOYEE_ALIASES, {"nip", "name", "unit_code", "active_from"})
+    return await run_import(session, report, rows, EmployeeIn, write)
 
 
 async def import_enrollments(session: AsyncSession, text: str, actor: str, *, dry_run: bool) -> ImportReport:
@@ -192,5 +203,5 @@ async def import_enrollments(session: AsyncSession, text: str, actor: str, *, dr
         await service.create_enrollment(session, item, actor, commit_now=False)
         report.created += 1
 
-    rows = _rows(text, ENROLLMENT_ALIASES, {"terminal_sn", "pin", "nip", "valid_from"})
-    return await _run(session, report, rows, EnrollmentIn, write)
+    rows = csv_records(text, ENROLLMENT_ALIASES, {"terminal_sn", "pin", "nip", "valid_from"})
+    return await run_import(session, report, rows, EnrollmentIn, write)

@@ -1,7 +1,7 @@
 """What the registry accepts and returns. The API, the CSV import and the audit trail share these."""
 
 from datetime import date
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -25,15 +25,34 @@ def _zone(value: str) -> str:
 
 NipText = Annotated[str, Field(examples=["198705122015031002"]), AfterValidator(_nip)]
 UnitCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]  # one line of text
 Serial = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^|\s]+$")]
 Pin = Annotated[str, Field(min_length=1, max_length=24, pattern=r"^[^|\s]+$")]
 Zone = Annotated[str, Field(examples=["Asia/Jakarta"]), AfterValidator(_zone)]
 JobClass = Annotated[int, Field(ge=1, le=17, description="Kelas jabatan")]
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def refuse_nul(data: Any) -> Any:
+    """PostgreSQL text cannot hold U+0000 (SQLite can): refuse it anywhere in an input, on every store alike."""
+    if _has_nul(data):
+        raise ValueError("text must not contain NUL (U+0000) characters")
+    return data
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    _no_nul = model_validator(mode="before")(refuse_nul)
 
 
 class _Out(BaseModel):

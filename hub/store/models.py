@@ -320,7 +320,7 @@ class ActivityRow(Base):
     """A daily activity entry with its review state."""
 
     __tablename__ = "activities"
-    __table_args__ = (Index(None, "nip", "day"),)
+    __table_args__ = (Index(None, "nip", "day"), Index(None, "external_id", unique=True))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     nip: Mapped[str] = mapped_column(ForeignKey("employees.nip", ondelete="RESTRICT"))
@@ -336,6 +336,9 @@ class ActivityRow(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    external_id: Mapped[str | None] = mapped_column(
+        String(100), doc="The entry's id in e-Kinerja: a CSV re-import updates the same row"
+    )
 
 
 class PolicyRow(Base):
@@ -422,3 +425,139 @@ class RecomputeQueue(Base):
     last: Mapped[date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(String(32))
     marked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# --- e-Kinerja feed -------------------------------------------------------------------------------
+
+
+class FeedRecord(Base):
+    """One version of a record for e-Kinerja in the transactional outbox, written in the same transaction as the
+    attendance day (or the month's recap) it carries, so a committed change can never miss the feed. A daily
+    record refers to its day's version (``nip``, ``day``, ``version``) rather than copying it: recompute queues a
+    small row, and the dispatcher builds the payload from that version (a day that has moved on to a newer
+    version has a newer record queued too).
+
+    ``status``: pending -> sent, or retrying (``attempts``, ``last_error``, ``next_attempt_at``) -> sent; failed
+    when the receiver refuses the record itself (an operator retries it); superseded when a newer version of the
+    same ``record_key`` was queued before this one was sent (the newer one carries the data)."""
+
+    __tablename__ = "feed_records"
+    __table_args__ = (
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "kind", "record_key", "version"),
+        Index(None, "month", "unit_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    record_key: Mapped[str] = mapped_column(String(120))
+    version: Mapped[int] = mapped_column(Integer)
+    nip: Mapped[str] = mapped_column(String(18), index=True)
+    unit_code: Mapped[str] = mapped_column(String(32))
+    month: Mapped[str] = mapped_column(String(7))
+    day: Mapped[date | None] = mapped_column(Date, doc="The attendance day of a daily record")
+    payload: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, doc="The record as sent; a daily record's is built from its day's version at the first attempt"
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(16), doc="The receiver's word: stored, duplicate, stale")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class MonthRecapRow(Base):
+    """The recap of a closed month as last fed: a later correction that changes it bumps ``version``."""
+
+    __tablename__ = "month_recaps"
+    __table_args__ = (Index(None, "month", "unit_code"),)
+
+    nip: Mapped[str] = mapped_column(ForeignKey("employees.nip", ondelete="CASCADE"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))
+    recap: Mapped[dict[str, Any]] = mapped_column(JSON)
+    closed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MonthClose(Base):
+    """One run of closing a month (for a unit subtree or everyone) and what it did."""
+
+    __tablename__ = "month_closes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    unit_code: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), doc="running, done or failed")
+    employees: Mapped[int] = mapped_column(Integer)
+    enqueued: Mapped[int] = mapped_column(Integer)
+    unchanged: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[int] = mapped_column(Integer, doc="No day of the month could be evaluated")
+    error: Mapped[str | None] = mapped_column(Text)
+    closed_by: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+# --- coordination ---------------------------------------------------------------------------------
+
+
+class Lease(Base):
+    """A named lease: whoever holds an unexpired one may do the named job (one dispatcher, one recompute)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# --- dashboard ------------------------------------------------------------------------------------
+
+
+class HubUser(Base):
+    """A person who signs in to the dashboard; ``role`` is one of the API's roles. Only the argon2 hash is kept."""
+
+    __tablename__ = "hub_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class HubSession(Base):
+    """A signed-in dashboard session, kept server-side: the cookie holds a secret, the table its SHA-256."""
+
+    __tablename__ = "hub_sessions"
+
+    secret_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("hub_users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    flash: Mapped[dict[str, str] | None] = mapped_column(
+        JSON, doc="The outcome of the last write ({'notice'|'error': text}), shown once on the next page"
+    )
+
+
+class DeadLetterResolution(Base):
+    """A dead letter an operator looked at and settled, with why; the dead letter itself is never edited."""
+
+    __tablename__ = "dead_letter_resolutions"
+
+    dead_letter_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("dead_letters.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    reason: Mapped[str] = mapped_column(Text)
+    resolved_by: Mapped[str] = mapped_column(String(100))
+    resolved_at: Mapped[datetime] = mapped_column(UtcDateTime)

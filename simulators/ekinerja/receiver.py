@@ -6,6 +6,7 @@ errors for a bad one. ``/admin/*`` switches failure modes and shows what was rec
 """
 
 import asyncio
+import json
 import random
 import threading
 from dataclasses import dataclass, field
@@ -61,7 +62,9 @@ def build_app(state: ReceiverState, token: str | None, *, seed: int = 0) -> Star
         try:
             submission = Submission.model_validate_json(await request.body())
         except ValidationError as exc:
-            return JSONResponse({"error": "invalid submission", "details": exc.errors(include_url=False)}, 422)
+            # exc.json() and not exc.errors(): a model validator's error carries the exception object itself
+            details = json.loads(exc.json(include_url=False))
+            return JSONResponse({"error": "invalid submission", "details": details}, 422)
         outcomes = []
         with state.lock:
             state.submissions += 1

@@ -122,6 +122,12 @@ def build_app(fleet: Fleet) -> Starlette:
         stats = asdict(fleet.workforce.stats) if fleet.workforce else None
         return JSONResponse({"now": fleet.world.now().isoformat(), "speed": fleet.world.speed, "workforce": stats})
 
+    async def journal(request: Request) -> JSONResponse:
+        if fleet.journal is None:
+            raise HTTPException(404, "the simulator keeps no journal (start it with --journal FILE)")
+        count = fleet.journal.flush()
+        return JSONResponse({"path": str(fleet.journal.path), "count": count})
+
     async def error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
@@ -137,6 +143,7 @@ def build_app(fleet: Fleet) -> Starlette:
             Route("/terminals/{serial}/profile", set_profile, methods=["POST"]),
             Route("/terminals/{serial}/clock", set_clock, methods=["POST"]),
             Route("/world", world, methods=["GET", "POST"]),
+            Route("/journal", journal),
         ],
         exception_handlers={HTTPException: error},
     )

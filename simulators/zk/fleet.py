@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from simulators.zk.clock import SimClock
+from simulators.zk.journal import FLUSH_SECONDS, PunchJournal
 from simulators.zk.server import TerminalServer
 from simulators.zk.terminal import Terminal
 from simulators.zk.workforce import Employee, Workforce
@@ -66,6 +67,7 @@ class Fleet:
         self.host = host
         self.terminals: list[SimulatedTerminal] = []
         self.workforce: Workforce | None = None
+        self.journal: PunchJournal | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="zk-sim", daemon=True)
         self._workforce_task: concurrent.futures.Future[None] | None = None
@@ -96,8 +98,25 @@ class Fleet:
         server = TerminalServer(terminal, self.host, port, **server_options)
         self.call(server.start())
         handle = SimulatedTerminal(terminal, server, self)
+        if self.journal is not None:
+            self.journal.attach(terminal)
         self.terminals.append(handle)
         return handle
+
+    def keep_journal(self, path: Path) -> PunchJournal:
+        """Journal every punch of every terminal (those added later too) to ``path``."""
+        self.journal = PunchJournal(path)
+        for handle in self.terminals:
+            self.journal.attach(handle.terminal)
+        journal = self.journal
+
+        async def flush_often() -> None:
+            while True:
+                await asyncio.sleep(FLUSH_SECONDS)
+                journal.flush()
+
+        self.spawn(flush_often())
+        return journal
 
     def run_workforce(self, employees: list[Employee], *, seed: int = 0, tick_seconds: float = 0.02) -> Workforce:
         self.workforce = Workforce(employees, self.world, seed=seed)

@@ -100,6 +100,9 @@ class Terminal:
         self.options: dict[str, str] = {}
         self._lock = threading.RLock()
         self._users: dict[int, User] = {}
+        # Indexes kept with _users: enrolling 50k employees and punching by PIN must not scan the roster.
+        self._uid_by_pin: dict[str, int] = {}
+        self._next_free_uid = 1
         self._log: deque[Record] = deque()
         self._log_bytes = bytearray()
         self._users_blob: bytes | None = None
@@ -143,12 +146,16 @@ class Terminal:
     def add_user(self, pin: str, name: str = "", *, privilege: int = 0, card: int = 0, password: str = "") -> User:
         """Enrol a PIN in the next free uid slot (or return the existing enrolment)."""
         with self._lock:
-            for user in self._users.values():
-                if user.pin == pin:
-                    return user
+            existing = self.user_by_pin(pin)
+            if existing is not None:
+                return existing
             if len(self._users) >= self.user_capacity:
                 raise OverflowError(f"terminal {self.serial} user capacity {self.user_capacity} reached")
-            uid = next(i for i in range(1, 65536) if i not in self._users)
+            uid = self._next_free_uid
+            while uid in self._users:
+                uid += 1
+            if uid >= 65536:
+                uid = next(i for i in range(1, 65536) if i not in self._users)  # slots freed by deletions
             user = User(uid, pin, name, privilege, password, card)
             self.set_user(user)
             return user
@@ -156,20 +163,36 @@ class Terminal:
     def set_user(self, user: User) -> None:
         with self._lock:
             # A uid slot holds one user and a PIN lives in one slot, as on the device.
-            for uid, existing in list(self._users.items()):
-                if existing.pin == user.pin and uid != user.uid:
-                    del self._users[uid]
+            old_uid = self._uid_by_pin.get(user.pin)
+            if old_uid is not None and old_uid != user.uid:
+                self._forget(old_uid)
+            replaced = self._users.get(user.uid)
+            if replaced is not None and replaced.pin != user.pin:
+                self._uid_by_pin.pop(replaced.pin, None)
             self._users[user.uid] = user
+            self._uid_by_pin[user.pin] = user.uid
+            if user.uid == self._next_free_uid:
+                self._next_free_uid += 1
             self._users_blob = None
+
+    def _forget(self, uid: int) -> bool:
+        user = self._users.pop(uid, None)
+        if user is None:
+            return False
+        if self._uid_by_pin.get(user.pin) == uid:
+            del self._uid_by_pin[user.pin]
+        self._next_free_uid = min(self._next_free_uid, uid)
+        return True
 
     def delete_user(self, uid: int) -> bool:
         with self._lock:
             self._users_blob = None
-            return self._users.pop(uid, None) is not None
+            return self._forget(uid)
 
     def user_by_pin(self, pin: str) -> User | None:
         with self._lock:
-            return next((u for u in self._users.values() if u.pin == pin), None)
+            uid = self._uid_by_pin.get(pin)
+            return None if uid is None else self._users[uid]
 
     # --- attendance log ---------------------------------------------------------------------
 
@@ -251,6 +274,8 @@ class Terminal:
         with self._lock:
             self.clear_log()
             self._users.clear()
+            self._uid_by_pin.clear()
+            self._next_free_uid = 1
             self._users_blob = None
 
     def set_enabled(self, enabled: bool) -> None:

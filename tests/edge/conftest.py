@@ -43,7 +43,13 @@ FAST_PUBLISHER: dict[str, Any] = {
     "heartbeat_seconds": 1.0,
     "flush_on_stop_seconds": 5.0,
 }
-FAST_BROKER: dict[str, Any] = {"reconnect_min_seconds": 0.2, "reconnect_max_seconds": 2.0, "keepalive_seconds": 5}
+# The fixtures' private Mosquitto is anonymous and clear-text on loopback, so the edge must be told it may.
+FAST_BROKER: dict[str, Any] = {
+    "reconnect_min_seconds": 0.2,
+    "reconnect_max_seconds": 2.0,
+    "keepalive_seconds": 5,
+    "allow_insecure": True,
+}
 
 
 # --- ledger of punches made at the terminals ----------------------------------------------------

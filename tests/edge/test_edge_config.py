@@ -82,7 +82,8 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 def test_check_config_accepts_a_good_file_and_hides_secrets(tmp_path: Path) -> None:
     config = tmp_path / "good.toml"
-    config.write_text(to_toml({**_good(), "broker": {"username": "edge", "password": "s3cret"}}))
+    broker = {"username": "edge", "password": "s3cret", "tls": {"ca_file": "/etc/presensi/ca.pem"}}
+    config.write_text(to_toml({**_good(), "broker": broker}))
     done = _run(config, "check-config")
     assert done.returncode == 0, done.stderr
     assert "kantor-01" in done.stdout

@@ -70,7 +70,8 @@ def hub_settings(
 ) -> HubSettings:
     return HubSettings(
         database=store.database,
-        mqtt=MqttSettings(host=broker.host, port=broker.port, client_id="hub-test", group=group),
+        # The fixtures' private Mosquitto is anonymous and clear-text on loopback: allowed explicitly.
+        mqtt=MqttSettings(host=broker.host, port=broker.port, client_id="hub-test", group=group, allow_insecure=True),
         ingest=IngestSettings(max_wait_ms=max_wait_ms),
     )
 

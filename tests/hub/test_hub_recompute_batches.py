@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.reconcile import service
 from hub.reconcile.service import recompute_range
 from hub.store.db import session_factory
-from hub.store.models import AttendanceDayRow
+from hub.store.models import AttendanceDayRow, FeedRecord
 from tests.hub.attendance_kit import BUDI, SITI, deliver, seeded
 
 MON, SUN = date(2026, 11, 2), date(2026, 11, 8)
@@ -39,8 +39,9 @@ async def test_workers_store_what_the_sequential_path_stores(
     async with session_factory(engine)() as db:
         sequential = await recompute_range(db, MON, SUN, workers=1)
     expected = await _stored(engine)
-    async with engine.begin() as conn:
+    async with engine.begin() as conn:  # a fresh store: no days, and no feed records of them
         await conn.execute(delete(AttendanceDayRow))
+        await conn.execute(delete(FeedRecord))
 
     monkeypatch.setattr(service, "CHUNK", 1)  # one employee a batch: two batches, so the pool is used
     progress: list[tuple[int, int]] = []

@@ -64,6 +64,7 @@ url = "{store.database.url}"
 host = "{broker.host}"
 port = {broker.port}
 client_id = "hub-proc"
+allow_insecure = true
 [ingest]
 max_wait_ms = {max_wait_ms}
 max_messages = 5000

@@ -23,7 +23,7 @@ def receiver() -> Iterator[ReceiverServer]:
 def _day(version: int = 1, minutes_late: int = 12) -> DailyAttendance:
     return DailyAttendance(
         key=f"{NIP}:2026-11-23", version=version, nip=NIP, unit_code="BKPSDM", produced_at=datetime.now(UTC),
-        day=date(2026, 11, 23), zone="Asia/Jakarta", check_in=time(7, 42), check_out=time(16, 5),
+        day=date(2026, 11, 23), status="present", zone="Asia/Jakarta", check_in=time(7, 42), check_out=time(16, 5),
         minutes_late=minutes_late, minutes_early=0, late_code="TL1", deduction_percent=Decimal("0.5"),
         source_device="CKJG201960123", verification="fingerprint",
     )  # fmt: skip

@@ -10,7 +10,9 @@ from sqlalchemy import select
 
 from hub.api.deps import Corrector, Db, Limit, Offset, Reader
 from hub.reconcile.documents import jsonable
+from hub.reconcile.recaps import month_recaps
 from hub.reconcile.service import RecomputeStats, employees_in, recap_for, recompute_range
+from hub.registry import audit
 from hub.registry.errors import RegistryError
 from hub.registry.service import subtree_ids
 from hub.store.models import AttendanceDayRow, Employee
@@ -79,11 +81,9 @@ async def unit_recap(
     code: str, db: Db, _caller: Reader, year: int = Year, month: int = Month, limit: Limit = 100, offset: Offset = 0
 ) -> list[dict[str, Any]]:
     """The month of each employee of a unit (and the units below it), NIP order, paged."""
-    found = []
-    for nip in (await employees_in(db, code))[offset : offset + limit]:
-        recap = await recap_for(db, nip, year, month)
-        found.append({"nip": nip, "recap": None if recap is None else jsonable(recap)})
-    return found
+    nips = (await employees_in(db, code))[offset : offset + limit]
+    recaps = await month_recaps(db, nips, year, month)  # one batch load, the same figures closing the month feeds
+    return [{"nip": nip, "recap": None if recaps.get(nip) is None else jsonable(recaps[nip])} for nip in nips]
 
 
 class RecomputeIn(BaseModel):
@@ -94,10 +94,22 @@ class RecomputeIn(BaseModel):
     unit: str | None = None
 
 
+class RecomputeAudit(BaseModel):
+    """The audit entry of an on-demand recompute: what was asked and what changed (each day keeps its versions)."""
+
+    request: RecomputeIn
+    stats: dict[str, Any]
+
+
 @router.post("/recompute")
-async def recompute(data: RecomputeIn, db: Db, _caller: Corrector) -> dict[str, Any]:
+async def recompute(data: RecomputeIn, db: Db, caller: Corrector) -> dict[str, Any]:
     """Recompute the days of [from, to] now (a unit subtree, or everyone). Large ranges: use the CLI."""
     if data.to < data.from_ or (data.to - data.from_).days > 62:
         raise RegistryError("give a range of at most 62 days, to not before from", field="to")
     stats: RecomputeStats = await recompute_range(db, data.from_, data.to, unit_code=data.unit)
-    return dict(jsonable(stats))
+    summary = dict(jsonable(stats))
+    key = f"{data.from_}..{data.to}" + (f" {data.unit}" if data.unit else "")
+    after = RecomputeAudit(request=data, stats=summary)
+    audit.record(db, actor=caller.actor, action="recompute", entity="attendance", key=key[:64], after=after)
+    await db.commit()
+    return summary

@@ -7,8 +7,9 @@ from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import func, select
 
-from hub.api.deps import Db, Limit, Offset, Reader
+from hub.api.deps import Corrector, Db, Limit, Offset, Reader, RowId
 from hub.api.errors import ApiError
+from hub.deadletter_resolution import ResolutionOut, ResolveIn, resolve_dead_letter
 from hub.store.models import DeadLetter
 
 router = APIRouter(prefix="/dead-letters", tags=["dead letters"])
@@ -70,8 +71,14 @@ async def list_dead_letters(
 
 
 @router.get("/{dead_letter_id}")
-async def get_dead_letter(dead_letter_id: int, db: Db, _caller: Reader) -> DeadLetterDetail:
+async def get_dead_letter(dead_letter_id: RowId, db: Db, _caller: Reader) -> DeadLetterDetail:
     found = await db.get(DeadLetter, dead_letter_id)
     if found is None:
         raise ApiError(404, f"no dead letter {dead_letter_id}")
     return DeadLetterDetail(**_out(found).model_dump(), payload_base64=base64.b64encode(found.payload).decode())
+
+
+@router.post("/{dead_letter_id}/resolve")
+async def resolve(dead_letter_id: RowId, data: ResolveIn, db: Db, caller: Corrector) -> ResolutionOut:
+    """Mark a dead letter settled with what was done about it (audited); the stored bytes are kept as they are."""
+    return await resolve_dead_letter(db, dead_letter_id, data, caller.actor)

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Query, Request, Response
 
-from hub.api.deps import Corrector, Db, Limit, Offset, Reader
+from hub.api.deps import Corrector, Db, Limit, Offset, Reader, RowId
 from hub.api.routes.employees import CSV_BODY, csv_text
 from hub.registry import csv_import, service
 from hub.registry.schemas import EnrollmentIn, EnrollmentOut, EnrollmentPatch
@@ -41,16 +41,16 @@ async def import_enrollments(
 
 
 @router.get("/{enrollment_id}")
-async def get_enrollment(enrollment_id: int, db: Db, _caller: Reader) -> EnrollmentOut:
+async def get_enrollment(enrollment_id: RowId, db: Db, _caller: Reader) -> EnrollmentOut:
     return await service.get_enrollment(db, enrollment_id)
 
 
 @router.patch("/{enrollment_id}")
-async def update_enrollment(enrollment_id: int, patch: EnrollmentPatch, db: Db, caller: Corrector) -> EnrollmentOut:
+async def update_enrollment(enrollment_id: RowId, patch: EnrollmentPatch, db: Db, caller: Corrector) -> EnrollmentOut:
     return await service.update_enrollment(db, enrollment_id, patch, caller.actor)
 
 
 @router.delete("/{enrollment_id}", status_code=204)
-async def delete_enrollment(enrollment_id: int, db: Db, caller: Corrector) -> Response:
+async def delete_enrollment(enrollment_id: RowId, db: Db, caller: Corrector) -> Response:
     await service.delete_enrollment(db, enrollment_id, caller.actor)
     return Response(status_code=204)

@@ -1,13 +1,15 @@
 """Allowance policy documents: validate, upload (YAML or TOML), activate, list. Refusals list each bad field's
 path in ``details`` (``[{path, message}]``)."""
 
+from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 
-from hub.api.deps import Administrator, Db, Reader
+from hub.api.deps import Administrator, Db, Limit, Offset, Reader, RowId
 from hub.api.errors import ApiError
 from hub.reconcile import records
+from hub.reconcile.preview import PolicyPreview, preview_policy, previous_month
 from hub.reconcile.records import PolicyDocumentOut, PolicyOut
 
 router = APIRouter(prefix="/policies", tags=["policies"])
@@ -39,7 +41,7 @@ async def list_policies(db: Db, _caller: Reader) -> list[PolicyOut]:
 
 
 @router.get("/{policy_row_id}")
-async def get_policy(policy_row_id: int, db: Db, _caller: Reader) -> PolicyDocumentOut:
+async def get_policy(policy_row_id: RowId, db: Db, _caller: Reader) -> PolicyDocumentOut:
     return await records.get_policy(db, policy_row_id)
 
 
@@ -65,5 +67,21 @@ async def upload_policy(
 
 
 @router.post("/{policy_row_id}/activate")
-async def activate_policy(policy_row_id: int, db: Db, caller: Administrator) -> PolicyOut:
+async def activate_policy(policy_row_id: RowId, db: Db, caller: Administrator) -> PolicyOut:
     return await records.activate_policy(db, policy_row_id, caller.actor)
+
+
+@router.post("/{policy_row_id}/preview")
+async def preview(
+    policy_row_id: RowId,
+    db: Db,
+    _caller: Administrator,
+    month: str | None = Query(default=None, pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$", description="YYYY-MM"),
+    unit: str | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> PolicyPreview:
+    """The month (default: last month) under the active policies and under this version alone, per employee
+    (paged) and in total. Writes nothing; the version need not be active."""
+    year, number = (int(part) for part in month.split("-")) if month else previous_month(datetime.now(UTC).date())
+    return await preview_policy(db, policy_row_id, year, number, unit_code=unit, limit=limit, offset=offset)

@@ -1,0 +1,1 @@
+"""The hub admins' dashboard: server-rendered pages under /dashboard, signed in with hub users."""

@@ -1,0 +1,198 @@
+"""CSV and XLSX exports of the data the feed carries, by unit (and the units below it) and month: the stored
+attendance days, and the monthly recaps from ``month_recaps`` (the figures closing the month snapshots).
+
+Text that a spreadsheet would run as a formula (starting with = + - @) is prefixed with an apostrophe in both
+formats: names come from personnel systems and must not become formulas on an operator's machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from openpyxl import Workbook
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.reconcile.recaps import month_bounds, month_recaps, parse_month
+from hub.registry.errors import RegistryError
+from hub.registry.service import subtree_ids
+from hub.store.models import AttendanceDayRow, Employee, MonthRecapRow, Unit
+
+Cell = str | int | Decimal | date | datetime | None
+
+DAY_COLUMNS = (
+    "nip", "name", "unit", "day", "status", "check_in", "check_out", "minutes_late", "minutes_early",
+    "late_code", "early_code", "absence_code", "codes", "deduction_percent", "version", "computed_at",
+)  # fmt: skip
+RECAP_HEAD = ("nip", "name", "unit", "month", "job_class", "working_days", "present_days", "tk_days", "holidays")
+RECAP_TAIL = (
+    "late_minutes", "early_minutes", "missing_punches", "deduction_percent", "activity_minutes",
+    "effective_minutes", "activity_score", "base_tpp", "performance_part", "discipline_part", "allowance",
+    "policy", "fed_version",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[Cell, ...]]
+
+
+def _month(month: str) -> tuple[int, int]:
+    try:
+        return parse_month(month)
+    except ValueError as exc:
+        raise RegistryError(str(exc), field="month") from None
+
+
+async def _employees(session: AsyncSession, unit_code: str | None) -> list[tuple[str, str, str]]:
+    """(NIP, name, unit code) of the unit subtree (or everyone), NIP order."""
+    query = select(Employee.nip, Employee.name, Unit.code).join(Unit, Unit.id == Employee.unit_id)
+    if unit_code is not None:
+        query = query.where(Employee.unit_id.in_(await subtree_ids(session, unit_code)))
+    return [(r.nip, r.name, r.code) for r in (await session.execute(query.order_by(Employee.nip))).all()]
+
+
+async def days_table(session: AsyncSession, month: str, unit_code: str | None = None) -> Table:
+    first, last = month_bounds(*_month(month))
+    query = (
+        select(AttendanceDayRow, Employee.name, Unit.code)
+        .join(Employee, Employee.nip == AttendanceDayRow.nip)
+        .join(Unit, Unit.id == Employee.unit_id)
+        .where(AttendanceDayRow.day.between(first, last))
+        .order_by(AttendanceDayRow.nip, AttendanceDayRow.day)
+    )
+    if unit_code is not None:
+        query = query.where(Employee.unit_id.in_(await subtree_ids(session, unit_code)))
+    rows: list[tuple[Cell, ...]] = []
+    for day, name, unit in (await session.execute(query)).all():
+        result = day.result
+        rows.append(
+            (
+                day.nip,
+                name,
+                unit,
+                day.day,
+                day.status,
+                day.check_in,
+                day.check_out,
+                day.minutes_late,
+                day.minutes_early,
+                result.get("late_code"),
+                result.get("early_code"),
+                result.get("absence_code"),
+                day.codes,
+                day.deduction_percent,
+                day.version,
+                day.computed_at,
+            )
+        )
+    return Table(f"days {month}", DAY_COLUMNS, rows)
+
+
+async def recaps_table(session: AsyncSession, month: str, unit_code: str | None = None) -> Table:
+    """One row per employee with a recap; a column per tier and per absence code that occurs in the month."""
+    year, number = _month(month)
+    people = await _employees(session, unit_code)
+    recaps = await month_recaps(session, [nip for nip, _, _ in people], year, number)
+    versions = select(MonthRecapRow.nip, MonthRecapRow.version).where(MonthRecapRow.month == month)
+    fed = {row.nip: row.version for row in (await session.execute(versions)).all()}
+    present = [r for r in recaps.values() if r is not None]
+    tiers = sorted({code for r in present for code in r.tier_counts})
+    excused = sorted({code for r in present for code in r.excused_by_code})
+    columns = (*RECAP_HEAD, *tiers, *(f"excused_{code}" for code in excused), *RECAP_TAIL)
+    rows: list[tuple[Cell, ...]] = []
+    for nip, name, unit in people:
+        r = recaps.get(nip)
+        if r is None:
+            continue
+        rows.append(
+            (
+                nip,
+                name,
+                unit,
+                month,
+                r.job_class,
+                r.working_days,
+                r.present_days,
+                r.tk_days,
+                r.holidays,
+                *(r.tier_counts.get(code, 0) for code in tiers),
+                *(r.excused_by_code.get(code, 0) for code in excused),
+                r.late_minutes,
+                r.early_minutes,
+                r.missing_punches,
+                r.deduction_percent,
+                r.activity_minutes,
+                r.effective_minutes,
+                r.activity_score,
+                r.base_tpp,
+                r.performance_part,
+                r.discipline_part,
+                r.allowance,
+                f"{r.policy_id} v{r.policy_version}",
+                fed.get(nip),
+            )
+        )
+    return Table(f"recaps {month}", columns, rows)
+
+
+def _safe(value: Cell) -> Cell:
+    if isinstance(value, str) and value[:1] in {"=", "+", "-", "@", "\t", "\r"}:
+        return "'" + value
+    return value
+
+
+def _text(value: Cell) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return str(_safe(value))
+
+
+def to_csv(table: Table) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow([_text(v) for v in row])
+    return out.getvalue()
+
+
+def _cell(value: Cell) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.replace(tzinfo=None)  # Excel has no time zones: the UTC wall time (the column says so)
+    if isinstance(value, Decimal):
+        return float(value)  # Excel keeps doubles; figures here have at most 4 decimals
+    return _safe(value)
+
+
+def to_xlsx(table: Table) -> bytes:
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title=table.title[:31])
+    sheet.append(list(table.columns))
+    for row in table.rows:
+        sheet.append([_cell(v) for v in row])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def render(table: Table, fmt: str) -> tuple[bytes, str]:
+    """The file and its media type for ``fmt`` (csv or xlsx)."""
+    if fmt == "csv":
+        return to_csv(table).encode("utf-8-sig"), "text/csv; charset=utf-8"  # the BOM: Excel reads UTF-8 then
+    return to_xlsx(table), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def column(table: Table, name: str) -> Sequence[Cell]:
+    index = table.columns.index(name)
+    return [row[index] for row in table.rows]

@@ -1,0 +1,255 @@
+"""The transactional outbox: records are queued in the transaction that changes the data they carry.
+
+``enqueue_daily`` is called by ``recompute`` with the attendance days it created or changed, before the caller
+commits: the day and its feed record commit together or not at all, so no committed change can miss the feed
+and no record exists for a change that was rolled back. Each record version is queued once under its
+idempotency key; queuing version n of a record supersedes the unsent older versions (the receiver keeps the
+highest version anyway, this only saves sending stale data). A changed day in a closed month also re-queues
+that employee's monthly recap when the recap changed (``hub.feed.months.refresh_closed``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple, Protocol
+
+from pydantic import BaseModel
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.feed.records import DAILY, OPEN, FeedStatus, daily_fields, idempotency_key, month_of, wire_payload
+from hub.registry import audit
+from hub.store.models import AttendanceDayRow, Employee, FeedRecord, MonthRecapRow, Unit
+
+FEED_TABLE = FeedRecord.metadata.tables["feed_records"]
+IN_LIST = 500  # keys per IN list: well inside SQLite's parameter limit
+
+
+def _chunks(items: Sequence[Any], size: int = IN_LIST) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def unit_codes(session: AsyncSession, nips: Iterable[str]) -> dict[str, str]:
+    """Each employee's current unit code."""
+    found: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(nips))):
+        query = select(Employee.nip, Unit.code).join(Unit, Unit.id == Employee.unit_id).where(Employee.nip.in_(chunk))
+        found.update({row.nip: row.code for row in (await session.execute(query)).all()})
+    return found
+
+
+def record_values(
+    kind: str,
+    record_key: str,
+    version: int,
+    nip: str,
+    unit_code: str,
+    month: str,
+    *,
+    day: date | None = None,
+    payload: dict[str, Any] | None = None,
+    problem: str | None = None,
+) -> dict[str, Any]:
+    """One outbox row (as insert values) for a record version; one that could not be built is queued as failed."""
+    now = datetime.now(UTC)
+    return {
+        "idempotency_key": idempotency_key(kind, record_key, version),
+        "kind": kind,
+        "record_key": record_key,
+        "version": version,
+        "nip": nip,
+        "unit_code": unit_code,
+        "month": month,
+        "day": day,
+        "payload": payload,
+        "status": FeedStatus.FAILED.value if problem else FeedStatus.PENDING.value,
+        "attempts": 0,
+        "last_error": problem,
+        "outcome": None,
+        "created_at": now,
+        "next_attempt_at": now,
+        "sent_at": None,
+    }
+
+
+async def add_records(session: AsyncSession, values: Sequence[dict[str, Any]]) -> int:
+    """Queue record versions, superseding the open older versions of the same records first."""
+    if not values:
+        return 0
+    # The versions being queued are the newest of their records (a version is queued when it is made), so every
+    # open row of the same record is older: no version comparison needed, one IN list per kind.
+    later: dict[str, list[str]] = defaultdict(list)
+    for v in values:
+        if v["version"] > 1:
+            later[v["kind"]].append(v["record_key"])
+    for kind, keys in later.items():
+        for chunk in _chunks(keys):
+            await session.execute(
+                update(FeedRecord)
+                .where(FeedRecord.kind == kind, FeedRecord.record_key.in_(chunk), FeedRecord.status.in_(OPEN))
+                .values(status=FeedStatus.SUPERSEDED.value)
+                .execution_options(synchronize_session=False)
+            )
+    for chunk in _chunks(values, 1000):
+        await session.execute(insert(FEED_TABLE), list(chunk))  # Core: no ORM bookkeeping per row
+    return len(values)
+
+
+class DayVersion(Protocol):
+    """What the outbox needs of a changed day: an ``AttendanceDayRow``, or any (nip, day, version) record."""
+
+    @property
+    def nip(self) -> str: ...
+    @property
+    def day(self) -> date: ...
+    @property
+    def version(self) -> int: ...
+
+
+class ChangedDay(NamedTuple):
+    """A day version recompute has just written."""
+
+    nip: str
+    day: date
+    version: int
+
+
+async def _daily_values(session: AsyncSession, rows: Sequence[DayVersion]) -> list[dict[str, Any]]:
+    """A small row per day version: the payload is built from the day when it is sent (``daily_payload``)."""
+    units = await unit_codes(session, {r.nip for r in rows})
+    return [
+        record_values(
+            DAILY, f"{r.nip}:{r.day.isoformat()}", r.version, r.nip, units.get(r.nip, "-"), month_of(r.day), day=r.day
+        )
+        for r in rows
+    ]
+
+
+async def enqueue_daily(session: AsyncSession, rows: Sequence[DayVersion]) -> int:
+    """Queue the daily record of each created or changed day (its new version); returns how many.
+
+    Called once per recompute batch, inside its transaction, after the days were written (flushed): the caller
+    commits both. ``rows`` may be ORM rows or plain (nip, day, version) records, for a Core-based recompute."""
+    if not rows:
+        return 0
+    queued = await add_records(session, await _daily_values(session, rows))
+    touched = {(r.nip, month_of(r.day)) for r in rows}
+    closed = await closed_months(session, touched)
+    if closed:
+        from hub.feed.months import refresh_closed  # months builds on this module
+
+        await refresh_closed(session, closed)
+    return queued
+
+
+async def closed_months(session: AsyncSession, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (NIP, month) pairs belong to a closed month (a recap snapshot exists)."""
+    if not pairs:
+        return set()
+    months = sorted({m for _, m in pairs})
+    found: set[tuple[str, str]] = set()
+    for chunk in _chunks(sorted({n for n, _ in pairs})):
+        query = select(MonthRecapRow.nip, MonthRecapRow.month).where(
+            MonthRecapRow.nip.in_(chunk), MonthRecapRow.month.in_(months)
+        )
+        found.update((nip, month) for nip, month in (await session.execute(query)).all())
+    return found & pairs
+
+
+async def enqueue_days(session: AsyncSession, first: date, last: date, nips: Sequence[str] | None = None) -> int:
+    """Queue the current version of the stored days in [first, last] (everyone's, or ``nips``') that is not in
+    the outbox yet: the backfill for days computed before the feed existed. Returns how many were queued."""
+    query = select(AttendanceDayRow).where(AttendanceDayRow.day.between(first, last))
+    if nips is not None:
+        query = query.where(AttendanceDayRow.nip.in_(nips))
+    rows = (await session.execute(query.order_by(AttendanceDayRow.nip, AttendanceDayRow.day))).scalars().all()
+    total = 0
+    for chunk in _chunks(rows):
+        wanted = {idempotency_key(DAILY, f"{r.nip}:{r.day.isoformat()}", r.version): r for r in chunk}
+        known = select(FeedRecord.idempotency_key).where(FeedRecord.idempotency_key.in_(list(wanted)))
+        present = set((await session.execute(known)).scalars().all())
+        missing = [r for k, r in wanted.items() if k not in present]
+        total += await add_records(session, await _daily_values(session, missing))
+    return total
+
+
+async def prune(session: AsyncSession, retention_days: int, now: datetime | None = None) -> int:
+    """Delete sent and superseded records older than ``retention_days``; open ones are never pruned."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+    done = (FeedStatus.SENT.value, FeedStatus.SUPERSEDED.value)
+    result = await session.execute(
+        delete(FeedRecord)
+        .where(FeedRecord.status.in_(done), FeedRecord.created_at < cutoff)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class Built:
+    """A daily record's payload built from its day, or why it cannot be sent."""
+
+    payload: dict[str, Any] | None
+    problem: str | None = None
+    superseded: bool = False  # the day has moved on to a newer version (which has its own record)
+
+
+async def daily_payloads(session: AsyncSession, records: Sequence[Any]) -> dict[int, Built]:
+    """Build the payload of daily records (rows with ``id``, ``nip``, ``day``, ``version``, ``created_at``) from
+    the stored day, which must still be at the record's version."""
+    if not records:
+        return {}
+    nips = sorted({r.nip for r in records})
+    days = sorted({r.day for r in records})
+    stored = {
+        (row.nip, row.day): row
+        for row in (
+            await session.execute(
+                select(AttendanceDayRow).where(AttendanceDayRow.nip.in_(nips), AttendanceDayRow.day.in_(days))
+            )
+        )
+        .scalars()
+        .all()
+    }
+    units = await unit_codes(session, nips)
+    built: dict[int, Built] = {}
+    for r in records:
+        day = stored.get((r.nip, r.day))
+        if day is None or day.version != r.version:
+            found = "gone" if day is None else f"at version {day.version}"
+            built[r.id] = Built(None, f"the day is {found}: a newer record carries it", superseded=True)
+            continue
+        payload, problem = wire_payload(DAILY, daily_fields(day, units.get(r.nip, "-"), r.created_at))
+        built[r.id] = Built(payload, problem)
+    return built
+
+
+class Retried(BaseModel):
+    retried: int
+    ids: list[int]
+
+
+async def retry_failed(
+    session: AsyncSession, actor: str, *, month: str | None = None, kind: str | None = None
+) -> Retried:
+    """Put every failed record (of a month, of a kind) back to pending, audited; the caller commits."""
+    query = select(FeedRecord.id).where(FeedRecord.status == FeedStatus.FAILED.value)
+    if month is not None:
+        query = query.where(FeedRecord.month == month)
+    if kind is not None:
+        query = query.where(FeedRecord.kind == kind)
+    ids = list((await session.execute(query.order_by(FeedRecord.id))).scalars().all())
+    for chunk in _chunks(ids):
+        await session.execute(
+            update(FeedRecord)
+            .where(FeedRecord.id.in_(chunk))
+            .values(status=FeedStatus.PENDING.value, next_attempt_at=datetime.now(UTC))
+            .execution_options(synchronize_session=False)
+        )
+    out = Retried(retried=len(ids), ids=ids)
+    audit.record(session, actor=actor, action="retry", entity="feed_record", key=f"failed:{month or '*'}", after=out)
+    return out

@@ -1,0 +1,194 @@
+"""Policy preview: what a stored, not yet active policy version would do to a month, before activating it.
+
+Each batch of employees' inputs is loaded once by the recompute loader (``load_inputs``) and recapped twice
+by the same pure step (``recap_of``): under the active policies, and under the candidate alone. Nothing is
+written: no attendance day, no mark, no audit entry. The candidate is applied to the whole month whatever its
+``effective_from``: the question is "what if this had been in force".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from datetime import date, timedelta
+from decimal import Decimal
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.attendance.policy import Policy
+from hub.attendance.recap import MonthlyRecap
+from hub.reconcile.service import CHUNK, Inputs, employees_in, load_inputs, recap_of
+from hub.registry.errors import NotFound
+from hub.store.models import PolicyRow
+
+
+class RecapFigures(BaseModel):
+    policy_id: str
+    policy_version: int
+    deduction_percent: Decimal
+    discipline_part: int
+    performance_part: int
+    allowance: int  # rupiah for the month
+    tk_days: int
+    tier_counts: dict[str, int]
+
+    @classmethod
+    def of(cls, recap: MonthlyRecap) -> RecapFigures:
+        return cls(
+            policy_id=recap.policy_id,
+            policy_version=recap.policy_version,
+            deduction_percent=recap.deduction_percent,
+            discipline_part=recap.discipline_part,
+            performance_part=recap.performance_part,
+            allowance=recap.allowance,
+            tk_days=recap.tk_days,
+            tier_counts=dict(recap.tier_counts),
+        )
+
+
+class EmployeePreview(BaseModel):
+    nip: str
+    current: RecapFigures | None  # None: no active policy, no schedule, or no kelas jabatan
+    candidate: RecapFigures | None
+    deduction_percent_change: Decimal | None
+    allowance_change: int | None
+    changed: bool
+
+
+class PreviewTotals(BaseModel):
+    employees: int
+    compared: int  # employees with both recaps
+    changed: int  # of which deduction, rupiah or tier counts differ
+    current_allowance: int
+    candidate_allowance: int
+    allowance_change: int
+    current_mean_deduction_percent: Decimal | None
+    candidate_mean_deduction_percent: Decimal | None
+    current_tier_counts: dict[str, int]
+    candidate_tier_counts: dict[str, int]
+
+
+class PolicyPreview(BaseModel):
+    policy_row_id: int
+    policy_id: str
+    policy_version: int
+    year: int
+    month: int
+    totals: PreviewTotals  # over the compared employees
+    employees: list[EmployeePreview]  # NIP order, paged by limit/offset
+    limit: int
+    offset: int
+
+
+def month_bounds(year: int, month: int) -> tuple[date, date]:
+    first = date(year, month, 1)
+    return first, (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+
+
+def previous_month(today: date) -> tuple[int, int]:
+    last = today.replace(day=1) - timedelta(days=1)
+    return last.year, last.month
+
+
+def _recap(inputs: Inputs, nip: str, first: date, last: date) -> MonthlyRecap | None:
+    try:
+        return recap_of(inputs, nip, first, last)
+    except LookupError:  # the policy has no base TPP for the employee's kelas jabatan
+        return None
+
+
+def _compare(nip: str, current: MonthlyRecap | None, candidate: MonthlyRecap | None) -> EmployeePreview:
+    now = RecapFigures.of(current) if current is not None else None
+    then = RecapFigures.of(candidate) if candidate is not None else None
+    if now is None or then is None:
+        return EmployeePreview(
+            nip=nip,
+            current=now,
+            candidate=then,
+            deduction_percent_change=None,
+            allowance_change=None,
+            changed=(now is None) != (then is None),
+        )
+    changed = (now.deduction_percent, now.allowance, now.tier_counts) != (
+        then.deduction_percent,
+        then.allowance,
+        then.tier_counts,
+    )
+    return EmployeePreview(
+        nip=nip,
+        current=now,
+        candidate=then,
+        deduction_percent_change=then.deduction_percent - now.deduction_percent,
+        allowance_change=then.allowance - now.allowance,
+        changed=changed,
+    )
+
+
+async def preview_policy(
+    session: AsyncSession,
+    policy_row_id: int,
+    year: int,
+    month: int,
+    *,
+    unit_code: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> PolicyPreview:
+    row = await session.get(PolicyRow, policy_row_id)
+    if row is None:
+        raise NotFound(f"no policy {policy_row_id}")
+    first, last = month_bounds(year, month)
+    candidate = Policy.model_validate(row.document).model_copy(update={"effective_from": first})
+    nips = await employees_in(session, unit_code)
+    compared: list[EmployeePreview] = []
+    page: list[EmployeePreview] = []
+    for start in range(0, len(nips), CHUNK):
+        batch = nips[start : start + CHUNK]
+        inputs = await load_inputs(session, batch, first, last)
+        trial = dataclasses.replace(inputs, policies=[candidate])
+        for index, nip in enumerate(batch, start=start):
+            found = _compare(nip, _recap(inputs, nip, first, last), _recap(trial, nip, first, last))
+            if found.current is not None and found.candidate is not None:
+                compared.append(found)
+            if offset <= index < offset + limit:
+                page.append(found)
+    preview = PolicyPreview(
+        policy_row_id=row.id,
+        policy_id=row.policy_id,
+        policy_version=row.version,
+        year=year,
+        month=month,
+        totals=_totals(len(nips), compared),
+        employees=page,
+        limit=limit,
+        offset=offset,
+    )
+    await session.rollback()  # nothing was written; end the read transaction
+    return preview
+
+
+def _totals(employees: int, compared: list[EmployeePreview]) -> PreviewTotals:
+    now = [c.current for c in compared if c.current is not None]
+    then = [c.candidate for c in compared if c.candidate is not None]
+
+    def mean(figures: list[RecapFigures]) -> Decimal | None:
+        return sum((f.deduction_percent for f in figures), Decimal(0)) / len(figures) if figures else None
+
+    def tiers(figures: list[RecapFigures]) -> dict[str, int]:
+        return dict(sorted(sum((Counter(f.tier_counts) for f in figures), Counter()).items()))
+
+    current_allowance = sum(f.allowance for f in now)
+    candidate_allowance = sum(f.allowance for f in then)
+    return PreviewTotals(
+        employees=employees,
+        compared=len(compared),
+        changed=sum(c.changed for c in compared),
+        current_allowance=current_allowance,
+        candidate_allowance=candidate_allowance,
+        allowance_change=candidate_allowance - current_allowance,
+        current_mean_deduction_percent=mean(now),
+        candidate_mean_deduction_percent=mean(then),
+        current_tier_counts=tiers(now),
+        candidate_tier_counts=tiers(then),
+    )
