@@ -362,6 +362,15 @@ def report(runs: list[StoreRun], employees: int, skipped: list[str], command: st
         lines.append(f"- {r.kind}: load average (1 min) after its runs: {r.load:.1f}")
     lines += [
         "",
+        "How it runs: batches of 1,000 employees; the recompute process loads a batch's inputs and stored hashes "
+        "as plain rows, two worker processes evaluate (skipping every day whose inputs hash is unchanged), and "
+        "the recompute process writes each finished batch with one upsert and commits it, in order. Where the "
+        "CPU goes per 1,000 employees (31,000 days), measured phase by phase: evaluation in a worker ~0.8 s "
+        "(the engine's `evaluate_day` about a third; attributing punches to days, the result and its JSON, the "
+        "inputs hash the rest); in the recompute process loading ~0.16 s, storing ~0.16 s (SQLite) or ~0.27 s "
+        "(PostgreSQL, plus the server's insert), moving the batch between processes ~0.1 s. A no-change run "
+        "costs the loading and the hashes only.",
+        "",
         "Target (issue 5): one month for 50,000 employees in under 60 s on SQLite and on PostgreSQL. The "
         "machine's two cores are shared with other jobs: the load average shows how busy it was, and CPU seconds "
         "(including the PostgreSQL backend serving the session) are the steadier figure of the recompute's cost.",

@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import String, cast, func, or_, select, update
+from sqlalchemy import String, cast, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from hub.attendance.absence import Absence, AbsenceKind, ApprovalStatus
@@ -285,14 +285,7 @@ async def load_inputs(session: AsyncSession, nips: Sequence[str], first: date, l
     await session.flush()
     connection = await session.connection()
     sqlite = connection.dialect.name == "sqlite"
-    local_time = cast(PunchRow.local_time, String) if sqlite else PunchRow.local_time
-    query = (
-        select(Enrollment.nip, PunchRow.key, local_time, PunchRow.status, PunchRow.flags)
-        .join(Enrollment, enrollment_matches(PunchRow.terminal_sn, PunchRow.pin, PunchRow.local_date))
-        .where(Enrollment.nip.in_(nips), PunchRow.local_date.between(lo, hi))
-    )
-    if all_remaps:
-        query = query.add_columns(PunchRow.terminal_sn, PunchRow.pin, PunchRow.local_date)
+    query = _punch_query(sqlite, nips, lo, hi, with_origin=bool(all_remaps))
     punch_rows: dict[str, list[tuple[str, datetime | str, int, str]]] = defaultdict(list)
     rows: Sequence[Any] = (await connection.execute(query)).all()
     for p in rows:
@@ -348,6 +341,46 @@ async def load_inputs(session: AsyncSession, nips: Sequence[str], first: date, l
         absences=absences,
         activities=activities,
         broken_days=broken_days,
+    )
+
+
+def _punch_query(sqlite: bool, nips: Sequence[str], lo: date, hi: date, *, with_origin: bool) -> Any:
+    """(nip, key, local time, status, flags[, terminal, pin, local date]) of the batch's attributed punches.
+
+    SQLite walks enrollments by NIP into the punch index by itself. PostgreSQL's planner instead scans and sorts
+    every punch of the date range for each batch (a whole month of everyone's punches per 1,000 employees), so
+    there the punches are looked up per enrollment (LATERAL: one index range scan each). Same condition as
+    ``enrollment_matches``."""
+    columns = [PunchRow.key, PunchRow.status, PunchRow.flags]
+    origin = [PunchRow.terminal_sn, PunchRow.pin, PunchRow.local_date] if with_origin else []
+    if sqlite:
+        query = (
+            select(Enrollment.nip, PunchRow.key, cast(PunchRow.local_time, String), PunchRow.status, PunchRow.flags)
+            .join(Enrollment, enrollment_matches(PunchRow.terminal_sn, PunchRow.pin, PunchRow.local_date))
+            .where(Enrollment.nip.in_(nips), PunchRow.local_date.between(lo, hi))
+        )
+        return query.add_columns(*origin)
+    enrolled = (
+        select(Enrollment.nip, Enrollment.terminal_sn, Enrollment.pin, Enrollment.valid_from, Enrollment.valid_to)
+        .where(Enrollment.nip.in_(nips))
+        .subquery("enrolled")
+    )
+    found = (
+        select(*columns, PunchRow.local_time, *origin)
+        .where(
+            PunchRow.terminal_sn == enrolled.c.terminal_sn,
+            PunchRow.pin == enrolled.c.pin,
+            PunchRow.local_date.between(lo, hi),
+            enrolled.c.valid_from <= PunchRow.local_date,
+            or_(enrolled.c.valid_to.is_(None), enrolled.c.valid_to >= PunchRow.local_date),
+        )
+        .offset(0)  # keeps the planner from flattening the LATERAL back into the join it would scan for
+        .lateral("found")
+    )
+    c = found.c
+    picked = [c.terminal_sn, c.pin, c.local_date] if with_origin else []
+    return select(enrolled.c.nip, c.key, c.local_time, c.status, c.flags, *picked).select_from(
+        enrolled.join(found, true())
     )
 
 
