@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from edge.buffer import Buffer, PunchRow
 from edge.config import EdgeSettings
+from presensi.broker_security import apply_login_and_tls
 from presensi.contract import (
     CONTRACT_VERSION,
     BatchAck,
@@ -129,17 +130,7 @@ class Publisher(threading.Thread):
             clean_session=None if v5 else False,
         )
         client.max_inflight_messages_set(max(20, self.settings.publisher.max_inflight_batches))
-        if broker.username:
-            client.username_pw_set(broker.username, broker.password.get_secret_value() if broker.password else None)
-        if broker.tls is not None:
-            tls = broker.tls
-            client.tls_set(
-                ca_certs=str(tls.ca_file) if tls.ca_file else None,
-                certfile=str(tls.cert_file) if tls.cert_file else None,
-                keyfile=str(tls.key_file) if tls.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-            client.tls_insecure_set(tls.insecure)
+        apply_login_and_tls(client, username=broker.username, password=broker.password, tls=broker.tls)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -5,7 +5,14 @@ punches under any edge id or read every office's commands. Both refuse to start 
 config says ``allow_insecure = true`` (tests, the demo and benchmarks on a private loopback broker).
 """
 
+import ssl
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from pydantic import SecretStr
+
+if TYPE_CHECKING:  # settings import this module; only the connecting code needs paho
+    import paho.mqtt.client as mqtt
 
 
 class InsecureBroker(ValueError):
@@ -45,3 +52,32 @@ def require_secure_broker(
         f"Set {section}.username, {section}.password and [{section}.tls] ca_file{where}, "
         f"or, for a private test broker only, {section}.allow_insecure = true{where}."
     )
+
+
+class TlsFiles(Protocol):
+    """The ``tls`` section of the hub's ``[mqtt]`` and the edge's ``[broker]``."""
+
+    @property
+    def ca_file(self) -> Path | None: ...
+    @property
+    def cert_file(self) -> Path | None: ...
+    @property
+    def key_file(self) -> Path | None: ...
+    @property
+    def insecure(self) -> bool: ...
+
+
+def apply_login_and_tls(
+    client: "mqtt.Client", *, username: str | None, password: SecretStr | None, tls: TlsFiles | None
+) -> None:
+    """Give a paho client the connection's login and TLS settings (the secret is read only here)."""
+    if username:
+        client.username_pw_set(username, password.get_secret_value() if password else None)
+    if tls is not None:
+        client.tls_set(
+            ca_certs=str(tls.ca_file) if tls.ca_file else None,
+            certfile=str(tls.cert_file) if tls.cert_file else None,
+            keyfile=str(tls.key_file) if tls.key_file else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+        client.tls_insecure_set(tls.insecure)

@@ -10,7 +10,6 @@ PUBACKed those messages, so the broker delivers them again to the same persisten
 import asyncio
 import contextlib
 import logging
-import ssl
 import threading
 import time
 from collections import deque
@@ -29,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.ingest.classify import Delivery, PunchDelivery, classify, refuse
 from hub.ingest.commit import Outcome, Received, commit_received
 from hub.settings import HubSettings
+from presensi.broker_security import apply_login_and_tls
 from presensi.contract import HubSubscriptions
 
 log = logging.getLogger(__name__)
@@ -111,18 +111,9 @@ class IngestWorker:
             manual_ack=True,
         )
         mqtt_settings = self.settings.mqtt
-        if mqtt_settings.username:
-            password = mqtt_settings.password.get_secret_value() if mqtt_settings.password else None
-            client.username_pw_set(mqtt_settings.username, password)
-        if mqtt_settings.tls is not None:
-            tls = mqtt_settings.tls
-            client.tls_set(
-                ca_certs=str(tls.ca_file) if tls.ca_file else None,
-                certfile=str(tls.cert_file) if tls.cert_file else None,
-                keyfile=str(tls.key_file) if tls.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-            client.tls_insecure_set(tls.insecure)
+        apply_login_and_tls(
+            client, username=mqtt_settings.username, password=mqtt_settings.password, tls=mqtt_settings.tls
+        )
         # paho's default window of 20 outgoing acks stays within any broker's Receive Maximum (paho does
         # not read it from CONNACK), and a larger one is no faster: paho rescans it on every PUBACK.
         client.reconnect_delay_set(min_delay=1, max_delay=30)
