@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
+import orjson
 from pydantic import BaseModel
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -123,15 +124,67 @@ class ChangedDay(NamedTuple):
     version: int
 
 
-async def _daily_values(session: AsyncSession, rows: Sequence[DayVersion]) -> list[dict[str, Any]]:
-    """A small row per day version: the payload is built from the day when it is sent (``daily_payload``)."""
-    units = await unit_codes(session, {r.nip for r in rows})
-    return [
-        record_values(
-            DAILY, f"{r.nip}:{r.day.isoformat()}", r.version, r.nip, units.get(r.nip, "-"), month_of(r.day), day=r.day
-        )
-        for r in rows
-    ]
+# The daily rows are written by one driver-level statement per batch: recompute queues every day it writes, and
+# building a dict per row for an ORM/Core executemany cost more than the recompute itself (issue 5). The store
+# builds each row from the batch's (nip, day, version) list; the unit code comes from a join (as ``unit_codes``
+# reads it, "-" for an unknown employee), the keys as ``idempotency_key`` and ``month_of`` spell them.
+_DAILY_COLUMNS = (
+    "idempotency_key, kind, record_key, version, nip, unit_code, month, day, status, attempts, created_at, "
+    "next_attempt_at"
+)
+_DAILY_ROWS = (
+    "SELECT '{kind}:' || c.nip || ':' || {day} || ':v' || c.version, '{kind}', c.nip || ':' || {day}, c.version, "
+    "c.nip, coalesce(u.code, '-'), {month}, c.day, '{pending}', 0, {stamp}, {stamp} "
+    "FROM {changed} LEFT JOIN employees e ON e.nip = c.nip LEFT JOIN units u ON u.id = e.unit_id "
+    "ORDER BY c.position"
+)
+SQLITE_DAILY = f"INSERT INTO feed_records ({_DAILY_COLUMNS}) " + _DAILY_ROWS.format(
+    kind=DAILY,
+    pending=FeedStatus.PENDING.value,
+    day="c.day",  # SQLite keeps a date as its ISO text
+    month="substr(c.day, 1, 7)",
+    stamp="?1",
+    changed="(SELECT value ->> 0 AS nip, value ->> 1 AS day, value ->> 2 AS version, key AS position "
+    "FROM json_each(?2)) AS c",
+)
+POSTGRES_DAILY = f"INSERT INTO feed_records ({_DAILY_COLUMNS}) " + _DAILY_ROWS.format(
+    kind=DAILY,
+    pending=FeedStatus.PENDING.value,
+    day="to_char(c.day, 'YYYY-MM-DD')",
+    month="to_char(c.day, 'YYYY-MM')",
+    stamp="$1::timestamptz",
+    changed="unnest($2::text[], $3::date[], $4::int[]) WITH ORDINALITY AS c(nip, day, version, position)",
+)
+_OPEN = ", ".join(f"'{status}'" for status in OPEN)
+SQLITE_SUPERSEDE = (
+    f"UPDATE feed_records SET status = '{FeedStatus.SUPERSEDED.value}' WHERE kind = '{DAILY}' "
+    f"AND record_key IN (SELECT value FROM json_each(?)) AND status IN ({_OPEN})"
+)
+POSTGRES_SUPERSEDE = (
+    f"UPDATE feed_records SET status = '{FeedStatus.SUPERSEDED.value}' WHERE kind = '{DAILY}' "
+    f"AND record_key = ANY($1::text[]) AND status IN ({_OPEN})"
+)
+
+
+async def _add_daily(session: AsyncSession, rows: Sequence[DayVersion]) -> None:
+    """Queue the daily records of ``rows`` (pending, payload built when sent), superseding the open older
+    versions of the same days first: ``add_records``' semantics in two statements."""
+    await session.flush()  # the unit join must see employees the caller added in this session
+    connection = await session.connection()
+    # A version is queued when it is made, so every open row of the same day is older (see ``add_records``).
+    later = [f"{r.nip}:{r.day.isoformat()}" for r in rows if r.version > 1]
+    now = datetime.now(UTC)
+    if connection.dialect.name == "postgresql":
+        if later:
+            await connection.exec_driver_sql(POSTGRES_SUPERSEDE, (later,))
+        nips, days, versions = [r.nip for r in rows], [r.day for r in rows], [r.version for r in rows]
+        await connection.exec_driver_sql(POSTGRES_DAILY, (now, nips, days, versions))
+        return
+    if later:
+        await connection.exec_driver_sql(SQLITE_SUPERSEDE, (orjson.dumps(later).decode(),))
+    stamp = now.replace(tzinfo=None).isoformat(" ", "microseconds")  # as UtcDateTime writes it on SQLite
+    changed = orjson.dumps([(r.nip, r.day, r.version) for r in rows]).decode()  # a date as YYYY-MM-DD
+    await connection.exec_driver_sql(SQLITE_DAILY, (stamp, changed))
 
 
 async def enqueue_daily(session: AsyncSession, rows: Sequence[DayVersion]) -> int:
@@ -141,14 +194,14 @@ async def enqueue_daily(session: AsyncSession, rows: Sequence[DayVersion]) -> in
     commits both. ``rows`` may be ORM rows or plain (nip, day, version) records, for a Core-based recompute."""
     if not rows:
         return 0
-    queued = await add_records(session, await _daily_values(session, rows))
+    await _add_daily(session, rows)
     touched = {(r.nip, month_of(r.day)) for r in rows}
     closed = await closed_months(session, touched)
     if closed:
         from hub.feed.months import refresh_closed  # months builds on this module
 
         await refresh_closed(session, closed)
-    return queued
+    return len(rows)
 
 
 async def closed_months(session: AsyncSession, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -156,6 +209,10 @@ async def closed_months(session: AsyncSession, pairs: set[tuple[str, str]]) -> s
     if not pairs:
         return set()
     months = sorted({m for _, m in pairs})
+    # Most batches touch only open months: one probe on the (month, unit_code) index answers for the batch.
+    probe = select(MonthRecapRow.month).where(MonthRecapRow.month.in_(months)).limit(1)
+    if (await session.execute(probe)).first() is None:
+        return set()
     found: set[tuple[str, str]] = set()
     for chunk in _chunks(sorted({n for n, _ in pairs})):
         query = select(MonthRecapRow.nip, MonthRecapRow.month).where(
@@ -178,7 +235,9 @@ async def enqueue_days(session: AsyncSession, first: date, last: date, nips: Seq
         known = select(FeedRecord.idempotency_key).where(FeedRecord.idempotency_key.in_(list(wanted)))
         present = set((await session.execute(known)).scalars().all())
         missing = [r for k, r in wanted.items() if k not in present]
-        total += await add_records(session, await _daily_values(session, missing))
+        if missing:
+            await _add_daily(session, missing)
+            total += len(missing)
     return total
 
 

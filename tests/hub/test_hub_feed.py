@@ -474,3 +474,41 @@ async def test_records_of_different_shapes_are_queued_together(engine: AsyncEngi
         f"{SITI}:2026-10": ("failed", {}, "no", None),
         f"{BUDI}:2026-10-01": ("pending", None, None, date(2026, 10, 1)),
     }
+
+
+async def test_enqueue_daily_writes_the_rows_record_values_spells_and_supersedes_open_older_versions(
+    engine: AsyncEngine,
+) -> None:
+    # enqueue_daily builds its rows in the store (one statement per batch): they must be the rows
+    # record_values/add_records would have written, down to the keys, the month, the unit code ("-" for an unknown
+    # employee) and which older versions it supersedes (open ones only).
+    await seeded(engine)
+    nobody = "199001012020121999"
+    first = [outbox.ChangedDay(BUDI, date(2026, 10, 31), 1), outbox.ChangedDay(SITI, date(2026, 11, 2), 1)]
+    async with session_factory(engine)() as db:
+        assert await outbox.enqueue_daily(db, first) == 2
+        await db.commit()
+    async with session_factory(engine)() as db:
+        await db.execute(update(FeedRecord).where(FeedRecord.nip == SITI).values(status="sent"))
+        await db.commit()
+    again = [
+        outbox.ChangedDay(BUDI, date(2026, 10, 31), 2),
+        outbox.ChangedDay(SITI, date(2026, 11, 2), 2),
+        outbox.ChangedDay(nobody, date(2026, 12, 1), 1),
+    ]
+    async with session_factory(engine)() as db:
+        assert await outbox.enqueue_daily(db, again) == 3
+        await db.commit()
+    records = await _records(engine)
+    columns = ("idempotency_key", "kind", "record_key", "version", "nip", "unit_code", "month", "day", "attempts")
+    spelled = [
+        outbox.record_values(
+            "daily", f"{r.nip}:{r.day.isoformat()}", r.version, r.nip, unit, r.day.strftime("%Y-%m"), day=r.day
+        )
+        for r, unit in zip([*first, *again], ["BKPSDM", "BKPSDM.UMUM", "BKPSDM", "BKPSDM.UMUM", "-"], strict=True)
+    ]
+    assert [tuple(getattr(r, c) for c in columns) for r in records] == [tuple(v[c] for c in columns) for v in spelled]
+    assert [r.status for r in records] == ["superseded", "sent", "pending", "pending", "pending"]
+    assert all(r.payload is None and r.last_error is None and r.outcome is None and r.sent_at is None for r in records)
+    assert all(r.created_at == r.next_attempt_at and r.created_at.tzinfo is not None for r in records)
+    assert abs(records[-1].created_at - datetime.now(UTC)) < timedelta(minutes=5)
