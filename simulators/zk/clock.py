@@ -82,7 +82,10 @@ class TerminalClock:
     def at(self, instant: datetime) -> datetime:
         """What the terminal's clock shows (showed) at world ``instant`` with its current offset."""
         true_local = instant.astimezone(self.zone).replace(tzinfo=None)
-        return (true_local + timedelta(seconds=self.offset_seconds)).replace(microsecond=0)
+        # A ZK clock counts from 2000-01-01 and cannot show anything earlier: a workforce punch planned a few
+        # seconds before a power loss and recorded after it would otherwise read 1999-12-31, which the log
+        # encoding turns into 2099 (its key then differs from the journal's).
+        return max(POWER_LOSS_TIME, (true_local + timedelta(seconds=self.offset_seconds)).replace(microsecond=0))
 
     def set(self, local: datetime) -> None:
         """What CMD_SET_TIME does: the terminal now shows ``local``; drift starts again from here."""
