@@ -79,17 +79,3 @@ def test_full_log_in_overwrite_mode_drops_the_oldest(fleet: Fleet, transport: st
     zk.disconnect()
     old = history(terminal, 10)
     assert [a.timestamp for a in got] == [r.timestamp for r in old[3:]] + [r.timestamp for r in newest if r is not None]
-
-
-def test_a_terminal_clock_never_shows_a_time_before_2000() -> None:
-    """Found by the demo test: a punch planned seconds before a power loss, recorded after it, read 1999-12-31
-    at the terminal and 2099 in its encoded log, so the journal's key and the stored key differed."""
-    from datetime import UTC, datetime, timedelta
-
-    from simulators.zk.clock import POWER_LOSS_TIME, SimClock, TerminalClock
-
-    world = SimClock(datetime(2026, 11, 23, 1, 0, tzinfo=UTC), speed=1.0)
-    clock = TerminalClock(world, "Asia/Jakarta")
-    clock.power_loss()
-    assert clock.at(world.now() - timedelta(seconds=10)) == POWER_LOSS_TIME
-    assert clock.now() >= POWER_LOSS_TIME
