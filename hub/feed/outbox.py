@@ -126,17 +126,15 @@ class ChangedDay(NamedTuple):
 
 # The daily rows are written by one driver-level statement per batch: recompute queues every day it writes, and
 # building a dict per row for an ORM/Core executemany cost more than the recompute itself (issue 5). The store
-# builds each row from the batch's (nip, day, version) list; the unit code comes from a join (as ``unit_codes``
-# reads it, "-" for an unknown employee), the keys as ``idempotency_key`` and ``month_of`` spell them.
+# builds each row from the batch's (nip, day, version) list: the unit code as ``unit_codes`` reads it ("-" for an
+# unknown employee), the keys as ``idempotency_key`` and ``month_of`` spell them.
 _DAILY_COLUMNS = (
     "idempotency_key, kind, record_key, version, nip, unit_code, month, day, status, attempts, created_at, "
     "next_attempt_at"
 )
 _DAILY_ROWS = (
     "SELECT '{kind}:' || c.nip || ':' || {day} || ':v' || c.version, '{kind}', c.nip || ':' || {day}, c.version, "
-    "c.nip, coalesce(u.code, '-'), {month}, c.day, '{pending}', 0, {stamp}, {stamp} "
-    "FROM {changed} LEFT JOIN employees e ON e.nip = c.nip LEFT JOIN units u ON u.id = e.unit_id "
-    "ORDER BY c.position"
+    "c.nip, {unit}, {month}, c.day, '{pending}', 0, {stamp}, {stamp} FROM {changed} ORDER BY c.position"
 )
 SQLITE_DAILY = f"INSERT INTO feed_records ({_DAILY_COLUMNS}) " + _DAILY_ROWS.format(
     kind=DAILY,
@@ -145,7 +143,8 @@ SQLITE_DAILY = f"INSERT INTO feed_records ({_DAILY_COLUMNS}) " + _DAILY_ROWS.for
     month="substr(c.day, 1, 7)",
     stamp="?1",
     changed="(SELECT value ->> 0 AS nip, value ->> 1 AS day, value ->> 2 AS version, key AS position "
-    "FROM json_each(?2)) AS c",
+    "FROM json_each(?2)) AS c LEFT JOIN employees e ON e.nip = c.nip LEFT JOIN units u ON u.id = e.unit_id",
+    unit="coalesce(u.code, '-')",
 )
 POSTGRES_DAILY = f"INSERT INTO feed_records ({_DAILY_COLUMNS}) " + _DAILY_ROWS.format(
     kind=DAILY,
@@ -153,7 +152,11 @@ POSTGRES_DAILY = f"INSERT INTO feed_records ({_DAILY_COLUMNS}) " + _DAILY_ROWS.f
     day="to_char(c.day, 'YYYY-MM-DD')",
     month="to_char(c.day, 'YYYY-MM')",
     stamp="$1::timestamptz",
-    changed="unnest($2::text[], $3::date[], $4::int[]) WITH ORDINALITY AS c(nip, day, version, position)",
+    # The unit codes come as a fifth array (``unit_codes``): joining in the store made PostgreSQL sort the joined
+    # rows back into the batch's order, and that sort spilled to disk at 31,000 rows.
+    changed="unnest($2::text[], $3::date[], $4::int[], $5::text[]) WITH ORDINALITY "
+    "AS c(nip, day, version, unit_code, position)",
+    unit="c.unit_code",
 )
 _OPEN = ", ".join(f"'{status}'" for status in OPEN)
 SQLITE_SUPERSEDE = (
@@ -178,7 +181,9 @@ async def _add_daily(session: AsyncSession, rows: Sequence[DayVersion]) -> None:
         if later:
             await connection.exec_driver_sql(POSTGRES_SUPERSEDE, (later,))
         nips, days, versions = [r.nip for r in rows], [r.day for r in rows], [r.version for r in rows]
-        await connection.exec_driver_sql(POSTGRES_DAILY, (now, nips, days, versions))
+        units = await unit_codes(session, nips)
+        codes = [units.get(nip, "-") for nip in nips]
+        await connection.exec_driver_sql(POSTGRES_DAILY, (now, nips, days, versions, codes))
         return
     if later:
         await connection.exec_driver_sql(SQLITE_SUPERSEDE, (orjson.dumps(later).decode(),))
