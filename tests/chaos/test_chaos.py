@@ -86,6 +86,7 @@ def test_short_log_wrap_loses_and_doubles_nothing() -> None:
     _check(run_scenario("log-wrap", "sqlite", SHORT))
 
 
+@pytest.mark.slow  # the chain on PostgreSQL is in `make test` through tests/chain (hub killed and restarted)
 def test_short_edge_kills_on_postgresql_lose_and_double_nothing() -> None:
     _check(run_scenario("edge-kill", "postgresql", SHORT, postgres_url=_postgres_or_skip()))
 

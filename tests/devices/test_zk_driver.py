@@ -93,6 +93,7 @@ def test_configured_record_layout_overrides_detection(fleet: Fleet) -> None:
     driver.close()
 
 
+@pytest.mark.slow  # a CPU comparison over 60,000 records: a benchmark-like run
 def test_full_log_read_is_linear_not_quadratic(fleet: Fleet) -> None:
     """pyzk's get_attendance slices its buffer per record; at 60k records the driver must be far faster."""
     sim = _terminal(fleet, "BIG", records=60_000)

@@ -284,6 +284,10 @@ async def test_an_operator_reads_the_board_maps_a_pin_and_corrects_a_day(
     await _shot(page, hub.store, "09-employees")
 
 
+# Store-independent behaviour: SQLite in `make test`, PostgreSQL with the slow runs (the operator flow runs on both).
+@pytest.mark.parametrize(
+    "store", ["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])], indirect=True
+)
 async def test_a_viewer_sees_no_write_controls(hub: RunningHub, browser: Browser) -> None:
     page = await _page(browser, hub)
     await _sign_in(page, "viewer")
@@ -299,6 +303,10 @@ async def test_a_viewer_sees_no_write_controls(hub: RunningHub, browser: Browser
     await expect(page.locator("form[method=post]")).to_have_count(1)  # signing out, nothing else
 
 
+# Store-independent behaviour: SQLite in `make test`, PostgreSQL with the slow runs (the operator flow runs on both).
+@pytest.mark.parametrize(
+    "store", ["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])], indirect=True
+)
 async def test_wrong_passwords_are_rate_limited(hub: RunningHub, browser: Browser) -> None:
     page = await _page(browser, hub)
     for _ in range(5):
