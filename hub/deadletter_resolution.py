@@ -28,7 +28,9 @@ class ResolutionOut(BaseModel):
     resolved_at: datetime
 
 
-class DeadLetterItem(BaseModel):
+class DeadLetterOut(BaseModel):
+    """A dead letter as the API and the dashboard list it (the payload's start only)."""
+
     id: int
     received_at: datetime
     topic: str
@@ -37,6 +39,22 @@ class DeadLetterItem(BaseModel):
     worker: str
     payload_bytes: int
     payload_preview: str  # the start of the payload as text (undecodable bytes replaced)
+
+    @classmethod
+    def of(cls, d: DeadLetter) -> "DeadLetterOut":
+        return cls(
+            id=d.id,
+            received_at=d.received_at,
+            topic=d.topic,
+            edge_id=d.edge_id,
+            reason=d.reason,
+            worker=d.worker,
+            payload_bytes=len(d.payload),
+            payload_preview=d.payload[:PREVIEW_BYTES].decode("utf-8", errors="replace"),
+        )
+
+
+class DeadLetterItem(DeadLetterOut):
     resolution: ResolutionOut | None
 
 
@@ -59,20 +77,7 @@ async def list_dead_letters(
         query = query.where(DeadLetterResolution.dead_letter_id.is_(None))
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     rows = (await session.execute(query.order_by(DeadLetter.id.desc()).limit(limit).offset(offset))).all()
-    items = [
-        DeadLetterItem(
-            id=d.id,
-            received_at=d.received_at,
-            topic=d.topic,
-            edge_id=d.edge_id,
-            reason=d.reason,
-            worker=d.worker,
-            payload_bytes=len(d.payload),
-            payload_preview=d.payload[:PREVIEW_BYTES].decode("utf-8", errors="replace"),
-            resolution=_resolution(r),
-        )
-        for d, r in rows
-    ]
+    items = [DeadLetterItem(**DeadLetterOut.of(d).model_dump(), resolution=_resolution(r)) for d, r in rows]
     return items, total
 
 

@@ -1,7 +1,6 @@
 """Dead letters: messages and punches the hub refused, with the reason and the exact bytes."""
 
 import base64
-from datetime import datetime
 
 from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel
@@ -9,22 +8,10 @@ from sqlalchemy import func, select
 
 from hub.api.deps import Corrector, Db, Limit, Offset, Reader, RowId
 from hub.api.errors import ApiError
-from hub.deadletter_resolution import ResolutionOut, ResolveIn, resolve_dead_letter
+from hub.deadletter_resolution import DeadLetterOut, ResolutionOut, ResolveIn, resolve_dead_letter
 from hub.store.models import DeadLetter
 
 router = APIRouter(prefix="/dead-letters", tags=["dead letters"])
-PREVIEW_BYTES = 500
-
-
-class DeadLetterOut(BaseModel):
-    id: int
-    received_at: datetime
-    topic: str
-    edge_id: str | None
-    reason: str
-    worker: str
-    payload_bytes: int
-    payload_preview: str  # the start of the payload as text (undecodable bytes replaced)
 
 
 class DeadLetterDetail(DeadLetterOut):
@@ -36,19 +23,6 @@ class DeadLetterPage(BaseModel):
     total: int
     limit: int
     offset: int
-
-
-def _out(d: DeadLetter) -> DeadLetterOut:
-    return DeadLetterOut(
-        id=d.id,
-        received_at=d.received_at,
-        topic=d.topic,
-        edge_id=d.edge_id,
-        reason=d.reason,
-        worker=d.worker,
-        payload_bytes=len(d.payload),
-        payload_preview=d.payload[:PREVIEW_BYTES].decode("utf-8", errors="replace"),
-    )
 
 
 @router.get("")
@@ -67,7 +41,7 @@ async def list_dead_letters(
         query = query.where(DeadLetter.received_at >= since)
     total = (await db.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     rows = (await db.execute(query.order_by(DeadLetter.id.desc()).limit(limit).offset(offset))).scalars().all()
-    return DeadLetterPage(items=[_out(d) for d in rows], total=total, limit=limit, offset=offset)
+    return DeadLetterPage(items=[DeadLetterOut.of(d) for d in rows], total=total, limit=limit, offset=offset)
 
 
 @router.get("/{dead_letter_id}")
@@ -75,7 +49,9 @@ async def get_dead_letter(dead_letter_id: RowId, db: Db, _caller: Reader) -> Dea
     found = await db.get(DeadLetter, dead_letter_id)
     if found is None:
         raise ApiError(404, f"no dead letter {dead_letter_id}")
-    return DeadLetterDetail(**_out(found).model_dump(), payload_base64=base64.b64encode(found.payload).decode())
+    return DeadLetterDetail(
+        **DeadLetterOut.of(found).model_dump(), payload_base64=base64.b64encode(found.payload).decode()
+    )
 
 
 @router.post("/{dead_letter_id}/resolve")
