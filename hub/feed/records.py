@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from datetime import date, datetime, time
-from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-import orjson
 from pydantic import BaseModel, ValidationError
 
 from hub.attendance.recap import MonthlyRecap as Recap
+from hub.store.models import AttendanceDayRow
 from presensi.ekinerja import DailyAttendance, MonthlyRecap
 
 
@@ -44,35 +42,9 @@ def _time(value: datetime | None) -> time | None:
     return None if value is None else value.time()
 
 
-class StoredDay(Protocol):
-    """A stored attendance day: an ``AttendanceDayRow``, or the row recompute has just written (its result as
-    JSON text)."""
-
-    @property
-    def nip(self) -> str: ...
-    @property
-    def day(self) -> date: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def check_in(self) -> datetime | None: ...
-    @property
-    def check_out(self) -> datetime | None: ...
-    @property
-    def minutes_late(self) -> int: ...
-    @property
-    def minutes_early(self) -> int: ...
-    @property
-    def deduction_percent(self) -> Decimal: ...
-    @property
-    def result(self) -> Mapping[str, Any] | str: ...
-
-
-def daily_fields(row: StoredDay, unit_code: str, produced_at: datetime) -> dict[str, Any]:
+def daily_fields(row: AttendanceDayRow, unit_code: str, produced_at: datetime) -> dict[str, Any]:
     """The daily record of a stored day, as the fields of ``DailyAttendance`` (not yet validated)."""
-    result = orjson.loads(row.result) if isinstance(row.result, str) else row.result
+    result = row.result
     return {
         "key": f"{row.nip}:{row.day.isoformat()}",
         "version": row.version,
