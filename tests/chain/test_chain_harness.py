@@ -145,12 +145,14 @@ def test_the_broker_takes_each_edge_only_on_its_own_topics(chain: Chain) -> None
     assert _connects(chain, "edge-1")
     assert not _connects(chain, None)
     assert not _connects(chain, "edge-1", "wrong")
-    hub_seen: list[str] = []
-    edge_seen: list[str] = []
+    # (topic, payload): the chain's own edge-1 keeps publishing, so the real hub's acks to edge-1 arrive too;
+    # this test's messages are the ones whose payload is b"{}".
+    hub_seen: list[tuple[str, bytes]] = []
+    edge_seen: list[tuple[str, bytes]] = []
     hub = _client(chain, HUB_LOGIN)
-    hub.on_message = lambda _c, _u, message: hub_seen.append(message.topic)
+    hub.on_message = lambda _c, _u, message: hub_seen.append((message.topic, bytes(message.payload)))
     edge = _client(chain, "edge-1")
-    edge.on_message = lambda _c, _u, message: edge_seen.append(message.topic)
+    edge.on_message = lambda _c, _u, message: edge_seen.append((message.topic, bytes(message.payload)))
     subscribed: list[str] = []
     for client, topic in ((hub, "presensi/v1/edge/+/command/result"), (edge, "presensi/v1/edge/+/ack")):
         client.on_connect = lambda c, _u, _f, _r, _p, topic=topic: c.subscribe(topic, qos=1)
@@ -162,10 +164,11 @@ def test_the_broker_takes_each_edge_only_on_its_own_topics(chain: Chain) -> None
         for target in ("edge-2", "edge-1"):
             edge.publish(f"presensi/v1/edge/{target}/command/result", b"{}", qos=1).wait_for_publish(5)
             hub.publish(f"presensi/v1/edge/{target}/ack", b"{}", qos=1).wait_for_publish(5)
-        _wait(lambda: bool(hub_seen and edge_seen))
+        _wait(lambda: any(p == b"{}" for _, p in hub_seen) and any(p == b"{}" for _, p in edge_seen))
         time.sleep(0.5)  # anything wrongly let through would have arrived by now
-        assert hub_seen == ["presensi/v1/edge/edge-1/command/result"]
-        assert edge_seen == ["presensi/v1/edge/edge-1/ack"]
+        assert [topic for topic, payload in hub_seen if payload == b"{}"] == ["presensi/v1/edge/edge-1/command/result"]
+        assert [topic for topic, payload in edge_seen if payload == b"{}"] == ["presensi/v1/edge/edge-1/ack"]
+        assert {topic for topic, _ in edge_seen} == {"presensi/v1/edge/edge-1/ack"}  # never another edge's acks
     finally:
         for client in (hub, edge):
             client.disconnect()
