@@ -64,7 +64,7 @@ class Timed:
     cpu_main: float = 0.0  # CPU seconds of the recompute process (user + system), its threads included
     cpu_workers: float = 0.0  # CPU seconds of its worker processes
     load_before: float = 0.0  # 1-minute load average when the run started
-    cpu_server: float | None = None  # CPU seconds of the PostgreSQL backend serving the recompute's session
+    cpu_machine: float = 0.0  # CPU seconds of the whole machine during the run (the store server included)
 
 
 # --- generation -----------------------------------------------------------------------------------
@@ -253,9 +253,15 @@ def _generate(kind: str, database: dict[str, Any], schema: str, employees: int, 
 # --- the timed recompute --------------------------------------------------------------------------
 
 
-def _recompute(database: dict[str, Any], out: Any) -> None:
+def _machine_cpu() -> float:
+    """CPU seconds spent by every process on the machine so far (user + system + nice), from /proc/stat."""
     import psutil
-    from sqlalchemy import text
+
+    times = psutil.cpu_times()
+    return float(times.user + times.system + times.nice)
+
+
+def _recompute(database: dict[str, Any], out: Any) -> None:
 
     from hub.reconcile.service import recompute_range
     from hub.settings import DatabaseSettings
@@ -270,18 +276,13 @@ def _recompute(database: dict[str, Any], out: Any) -> None:
             if done // STEP > (marks[-1][0] // STEP if marks else 0) or done == total:
                 marks.append((done, time.perf_counter() - started))
 
-        backend: Any = None
+        machine_before = _machine_cpu()
         async with session_factory(engine)() as db:
-            if engine.dialect.name == "postgresql":
-                # The pool hands the same connection back after each batch's commit (one session, one at a time).
-                backend = psutil.Process((await db.execute(text("SELECT pg_backend_pid()"))).scalar_one())
-                server_before = sum(backend.cpu_times()[:2])
             stats = await recompute_range(db, FIRST, LAST, progress=progress)
-            server = sum(backend.cpu_times()[:2]) - server_before if backend is not None else None
         seconds = time.perf_counter() - started
         await engine.dispose()
         timed = Timed(seconds, stats.employees, stats.days, stats.inserted, stats.changed, stats.unchanged, marks)
-        timed.cpu_server = server
+        timed.cpu_machine = _machine_cpu() - machine_before
         return timed
 
     load_before = os.getloadavg()[0]
@@ -342,7 +343,7 @@ def report(runs: list[StoreRun], employees: int, skipped: list[str], command: st
         "run has nothing to change.",
         "",
         "| store | punches | generation | run | seconds | days | days/s | inserted / changed / unchanged "
-        "| CPU s (main / workers / PostgreSQL backend) | peak RSS (main / workers) | load avg at start |",
+        "| CPU s (recompute process / its workers / whole machine) | peak RSS (main / workers) | load avg at start |",
         "|---|---:|---:|---|---:|---:|---:|---|---|---|---:|",
     ]
     for r in runs:
@@ -350,7 +351,7 @@ def report(runs: list[StoreRun], employees: int, skipped: list[str], command: st
             lines.append(
                 f"| {r.kind} | {r.generated.punches:,} | {r.generated.seconds:.0f} s | {label} | {t.seconds:.1f} | "
                 f"{t.days:,} | {t.days / t.seconds:,.0f} | {t.inserted:,} / {t.changed:,} / {t.unchanged:,} | "
-                f"{t.cpu_main:.1f} / {t.cpu_workers:.1f}{'' if t.cpu_server is None else f' / {t.cpu_server:.1f}'} | "
+                f"{t.cpu_main:.1f} / {t.cpu_workers:.1f} / {t.cpu_machine:.1f} | "
                 f"{t.rss_mib:.0f} / {t.children_rss_mib:.0f} MiB | {t.load_before:.1f} |"
             )
     for kind in skipped:

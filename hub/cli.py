@@ -327,9 +327,9 @@ def recompute(
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         from sqlalchemy.ext.asyncio import AsyncEngine
 
-        from hub.reconcile.queue import PENDING_LEASE, run_pending
+        from hub.reconcile.queue import PENDING_LEASE, PENDING_LEASE_TTL, run_pending
         from hub.reconcile.service import RecomputeStats, recompute_range
-        from hub.store.lease import current_holder, holder_name
+        from hub.store.lease import current_holder, held, holder_name
 
         engine = db.bind
         assert isinstance(engine, AsyncEngine)
@@ -347,11 +347,13 @@ def recompute(
             else:
                 assert first is not None
                 assert last is not None
-                stats = await recompute_range(db, first, last, unit_code=unit, progress=step)
+                # The same lease as --pending and the hub's loop: two recomputes never write the same days.
+                async with held(engine, PENDING_LEASE, holder_name("recompute --from"), PENDING_LEASE_TTL) as mine:
+                    stats = await recompute_range(db, first, last, unit_code=unit, progress=step) if mine else None
         if stats is None:
             other = await current_holder(engine, PENDING_LEASE)
             who = f"{other[0]} (lease until {other[1]:%Y-%m-%d %H:%M:%S} UTC)" if other else "another process"
-            typer.echo(f"not started: {who} is processing the pending marks already", err=True)
+            typer.echo(f"not started: {who} is recomputing already", err=True)
             return 3
         rate = stats.days / stats.seconds if stats.seconds else 0.0
         typer.echo(

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.feed.records import DAILY, OPEN, FeedStatus, daily_fields, idempotency_key, month_of, wire_payload
+from hub.feed.records import DAILY, OPEN, FeedStatus, daily_fields, idempotency_key, wire_payload
 from hub.registry import audit
 from hub.store.models import AttendanceDayRow, Employee, FeedRecord, MonthRecapRow, Unit
 
@@ -154,7 +154,7 @@ POSTGRES_DAILY = f"INSERT INTO feed_records ({_DAILY_COLUMNS}) " + _DAILY_ROWS.f
     stamp="$1::timestamptz",
     # The unit codes come as a fifth array (``unit_codes``): joining in the store made PostgreSQL sort the joined
     # rows back into the batch's order, and that sort spilled to disk at 31,000 rows.
-    changed="unnest($2::text[], $3::date[], $4::int[], $5::text[]) WITH ORDINALITY "
+    changed="unnest($2::text[], $3::text[]::date[], $4::int[], $5::text[]) WITH ORDINALITY "
     "AS c(nip, day, version, unit_code, position)",
     unit="c.unit_code",
 )
@@ -169,44 +169,73 @@ POSTGRES_SUPERSEDE = (
 )
 
 
-async def _add_daily(session: AsyncSession, rows: Sequence[DayVersion]) -> None:
-    """Queue the daily records of ``rows`` (pending, payload built when sent), superseding the open older
-    versions of the same days first: ``add_records``' semantics in two statements."""
+async def _add_daily(session: AsyncSession, rows: Sequence[tuple[str, str, int]]) -> None:
+    """Queue the daily records of ``rows`` (NIP, YYYY-MM-DD, version; pending, payload built when sent),
+    superseding the open older versions of the same days first: ``add_records``' semantics in two statements."""
     await session.flush()  # the unit join must see employees the caller added in this session
     connection = await session.connection()
     # A version is queued when it is made, so every open row of the same day is older (see ``add_records``).
-    later = [f"{r.nip}:{r.day.isoformat()}" for r in rows if r.version > 1]
+    later = [f"{nip}:{day}" for nip, day, version in rows if version > 1]
     now = datetime.now(UTC)
     if connection.dialect.name == "postgresql":
         if later:
             await connection.exec_driver_sql(POSTGRES_SUPERSEDE, (later,))
-        nips, days, versions = [r.nip for r in rows], [r.day for r in rows], [r.version for r in rows]
+        nips, days, versions = zip(*rows, strict=True)
         units = await unit_codes(session, nips)
         codes = [units.get(nip, "-") for nip in nips]
-        await connection.exec_driver_sql(POSTGRES_DAILY, (now, nips, days, versions, codes))
+        await connection.exec_driver_sql(POSTGRES_DAILY, (now, list(nips), list(days), list(versions), codes))
         return
     if later:
         await connection.exec_driver_sql(SQLITE_SUPERSEDE, (orjson.dumps(later).decode(),))
     stamp = now.replace(tzinfo=None).isoformat(" ", "microseconds")  # as UtcDateTime writes it on SQLite
-    changed = orjson.dumps([(r.nip, r.day, r.version) for r in rows]).decode()  # a date as YYYY-MM-DD
-    await connection.exec_driver_sql(SQLITE_DAILY, (stamp, changed))
+    await connection.exec_driver_sql(SQLITE_DAILY, (stamp, orjson.dumps(rows).decode()))
 
 
 async def enqueue_daily(session: AsyncSession, rows: Sequence[DayVersion]) -> int:
     """Queue the daily record of each created or changed day (its new version); returns how many.
 
     Called once per recompute batch, inside its transaction, after the days were written (flushed): the caller
-    commits both. ``rows`` may be ORM rows or plain (nip, day, version) records, for a Core-based recompute."""
+    commits both. ``rows`` may be ORM rows or plain (nip, day, version) records."""
+    return await enqueue_written(session, [(r.nip, r.day.isoformat(), r.version) for r in rows])
+
+
+async def enqueue_written(session: AsyncSession, rows: Sequence[tuple[str, str, int]]) -> int:
+    """``enqueue_daily`` for the (NIP, YYYY-MM-DD, version) tuples a recompute batch has just written: the form
+    it already has, so queuing 31,000 days builds no object per day."""
     if not rows:
         return 0
     await _add_daily(session, rows)
-    touched = {(r.nip, month_of(r.day)) for r in rows}
+    await refresh_touched(session, rows)
+    return len(rows)
+
+
+async def copy_first_versions(session: AsyncSession, raw: Any, rows: Sequence[tuple[str, str]]) -> int:
+    """PostgreSQL: queue version 1 of the daily records of the new days ``rows`` (NIP, YYYY-MM-DD) by COPY on
+    ``raw`` (the session's asyncpg connection, in its transaction), then refresh closed months as
+    ``enqueue_written`` does. A first version supersedes nothing; the rows are ``_DAILY_ROWS``' rows."""
+    if not rows:
+        return 0
+    now = datetime.now(UTC)
+    units = await unit_codes(session, {nip for nip, _ in rows})
+    pending = FeedStatus.PENDING.value
+    records = [
+        (f"{DAILY}:{nip}:{day}:v1", DAILY, f"{nip}:{day}", 1, nip, units.get(nip, "-"), day[:7],
+         date.fromisoformat(day), pending, 0, now, now)
+        for nip, day in rows
+    ]  # fmt: skip
+    await raw.copy_records_to_table("feed_records", records=records, columns=_DAILY_COLUMNS.split(", "))
+    await refresh_touched(session, [(nip, day, 1) for nip, day in rows])
+    return len(rows)
+
+
+async def refresh_touched(session: AsyncSession, rows: Sequence[tuple[str, str, int]]) -> None:
+    """Re-queue the recap of each closed month a written day belongs to (when the recap changed)."""
+    touched = {(nip, day[:7]) for nip, day, _ in rows}
     closed = await closed_months(session, touched)
     if closed:
         from hub.feed.months import refresh_closed  # months builds on this module
 
         await refresh_closed(session, closed)
-    return len(rows)
 
 
 async def closed_months(session: AsyncSession, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -241,7 +270,7 @@ async def enqueue_days(session: AsyncSession, first: date, last: date, nips: Seq
         present = set((await session.execute(known)).scalars().all())
         missing = [r for k, r in wanted.items() if k not in present]
         if missing:
-            await _add_daily(session, missing)
+            await _add_daily(session, [(r.nip, r.day.isoformat(), r.version) for r in missing])
             total += len(missing)
     return total
 

@@ -165,31 +165,30 @@ def digest(value: Any) -> str:
     return hashlib.sha256(repr(value).encode()).hexdigest()
 
 
-def punch_repr(p: Punch) -> str:
-    """``repr(p)`` as the dataclass prints it, without its generic machinery (a recompute hashes millions)."""
-    return (
-        f"Punch(key={p.key!r}, local_time={p.local_time!r}, status={p.status!r}, flags={p.flags!r}, "
-        f"matched={p.matched!r})"
-    )
+DIGEST_FORMAT = "2"  # bump when ``day_digest``'s text changes: every stored day is then evaluated once more
+
+
+def punch_text(p: Punch) -> str:
+    """What of a punch the engine reads, as one line (a recompute prints millions: no ``repr``)."""
+    return f"{p.key}\t{p.local_time.isoformat()}\t{p.status}\t{','.join(p.flags)}\t{p.matched:d}"
 
 
 def day_digest(
     punches: tuple[Punch, ...],
-    schedule_repr: str,
+    schedule_digest: str,
     holiday: Any,
     absences: list[Any],
     activities: list[Any],
     policy_id: str,
     policy_version: int,
 ) -> str:
-    """``digest([punches, schedule, holiday, absences, activities, policy_id, policy_version])`` with the
-    schedule's ``repr`` given (shared by a unit's employees) and punches printed by ``punch_repr``. Same
-    text, same hash: days stored before this existed keep matching."""
-    if not punches:
-        printed = "()"
-    elif len(punches) == 1:
-        printed = f"({punch_repr(punches[0])},)"
-    else:
-        printed = "(" + ", ".join(map(punch_repr, punches)) + ")"
-    text = f"[{printed}, {schedule_repr}, {holiday!r}, {absences!r}, {activities!r}, {policy_id!r}, {policy_version!r}]"
+    """The inputs hash of one day: everything ``evaluate_day`` reads, so an equal hash means an equal result.
+
+    ``schedule_digest`` is ``digest(schedule)``, computed once per schedule object (a unit's employees share it);
+    holidays, absences and activities are frozen dataclasses printed by ``repr``, punches by ``punch_text``.
+    Days stored under an older format are evaluated once more; their version moves only if the result does."""
+    text = (
+        f"{DIGEST_FORMAT}\n{schedule_digest}\n{policy_id}\n{policy_version}\n{holiday!r}\n{absences!r}\n"
+        f"{activities!r}\n" + "\n".join(map(punch_text, punches))
+    )
     return hashlib.sha256(text.encode()).hexdigest()

@@ -15,19 +15,23 @@ processes for large runs; docs/benchmarks.md has the figures.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import multiprocessing
 import os
 import time as clock
-from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import String, cast, func, or_, select, true, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import String, cast, func, or_, select, text, true, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from hub.attendance.absence import Absence, AbsenceKind, ApprovalStatus
 from hub.attendance.activity import Activity, ActivityStatus
@@ -44,9 +48,11 @@ from hub.attendance.schedule import (
     schedule_for,
 )
 from hub.feed import outbox
-from hub.reconcile.documents import ScheduleGroupDoc, day_digest, day_result, jsonable
+from hub.reconcile.documents import ScheduleGroupDoc, day_digest, day_result, digest, jsonable
 from hub.registry.errors import NotFound, RegistryError
 from hub.registry.service import enrollment_matches, subtree_ids
+from hub.settings import DatabaseSettings
+from hub.store.db import create_engine, session_factory, settings_of, shared_store
 from hub.store.models import (
     AbsenceRow,
     ActivityRow,
@@ -137,10 +143,11 @@ class Inputs:
     # Employees without exceptions share their unit's schedule object per date (frozen, so safe to share);
     # its JSON form and repr are computed once for all of them.
     _unit_schedules: dict[tuple[int, date], DaySchedule | None] = field(default_factory=dict, repr=False)
-    _schedule_forms: dict[int, tuple[DaySchedule, dict[str, Any], str]] = field(default_factory=dict, repr=False)
+    _schedule_forms: dict[int, tuple[DaySchedule, Any, str]] = field(default_factory=dict, repr=False)
     # Not an init field: ``dataclasses.replace(inputs, policies=...)`` (the policy preview) must start afresh.
     _policies: dict[date, Policy | None] = field(default_factory=dict, init=False, repr=False)
     _holidays: dict[date, Holiday | None] = field(default_factory=dict, repr=False)
+    _bare_digests: dict[tuple[str, Holiday | None, str, int], str] = field(default_factory=dict, repr=False)
 
     def schedule(self, nip: str, day: date) -> DaySchedule | None:
         unit_id = self.employees[nip].unit_id
@@ -161,11 +168,12 @@ class Inputs:
         except LookupError:
             return None
 
-    def schedule_forms(self, schedule: DaySchedule) -> tuple[dict[str, Any], str]:
-        """The schedule's stored JSON form and its ``repr`` (for the inputs hash), once per schedule object."""
+    def schedule_forms(self, schedule: DaySchedule) -> tuple[Any, str]:
+        """The schedule's stored JSON form (pre-serialised) and its digest, once per schedule object."""
         found = self._schedule_forms.get(id(schedule))
         if found is None or found[0] is not schedule:
-            found = self._schedule_forms[id(schedule)] = (schedule, jsonable(schedule), repr(schedule))
+            form = orjson.Fragment(orjson.dumps(jsonable(schedule)))
+            found = self._schedule_forms[id(schedule)] = (schedule, form, digest(schedule))
         return found[1], found[2]
 
     def punches_of(self, nip: str) -> list[Punch]:
@@ -409,7 +417,8 @@ class _DayInputs(NamedTuple):
     absences: list[Absence]
     activities: list[Activity]
     inputs_hash: str
-    schedule_json: dict[str, Any]
+    schedule_json: Any  # pre-serialised (orjson.Fragment)
+    schedule_digest: str
 
 
 def _day_inputs(inputs: Inputs, nip: str, first: date, last: date) -> tuple[list[_DayInputs], int]:
@@ -442,13 +451,28 @@ def _day_inputs(inputs: Inputs, nip: str, first: date, last: date) -> tuple[list
         holiday = inputs.holiday(day)
         day_activities = [a for a in activities if a.day == day] if activities else []
         day_absences = [a for a in absences if a.covers(day)] if absences else []
-        schedule_json, schedule_repr = inputs.schedule_forms(schedule)
-        inputs_hash = day_digest(
-            day_punches, schedule_repr, holiday, day_absences, day_activities, policy.id, policy.version
-        )
+        schedule_json, schedule_digest = inputs.schedule_forms(schedule)
+        if day_punches or day_absences or day_activities:
+            inputs_hash = day_digest(
+                day_punches, schedule_digest, holiday, day_absences, day_activities, policy.id, policy.version
+            )
+        else:  # a bare day (weekend, TK): the same for everyone on this schedule, hashed once
+            bare = (schedule_digest, holiday, policy.id, policy.version)
+            inputs_hash = inputs._bare_digests.get(bare) or inputs._bare_digests.setdefault(
+                bare, day_digest((), schedule_digest, holiday, [], [], policy.id, policy.version)
+            )
         out.append(
             _DayInputs(
-                day, schedule, policy, day_punches, holiday, day_absences, day_activities, inputs_hash, schedule_json
+                day,
+                schedule,
+                policy,
+                day_punches,
+                holiday,
+                day_absences,
+                day_activities,
+                inputs_hash,
+                schedule_json,
+                schedule_digest,
             )
         )
     return out, skipped
@@ -529,7 +553,9 @@ def compute_batch(inputs: Inputs, nips: Sequence[str], first: date, last: date, 
     Days with no punch, absence or activity (weekends, TK) have the same inputs for every employee sharing the
     schedule, so they are evaluated once and only the NIP differs."""
     out = Computed(punches=inputs.punch_count())
-    bare: dict[tuple[int, Holiday | None, str, int], dict[str, Any]] = {}
+    # Bare days' results by (schedule digest, holiday, policy): the JSON after the NIP (``nip`` is its first key)
+    # and the columns.
+    bare: dict[tuple[str, Holiday | None, str, int], tuple[str, tuple[Any, ...]]] = {}
     for nip in nips:
         if nip not in inputs.employees:
             continue
@@ -541,37 +567,23 @@ def compute_batch(inputs: Inputs, nips: Sequence[str], first: date, last: date, 
             if known.get((nip, d.day.isoformat())) == d.inputs_hash:
                 out.unchanged += 1
                 continue
-            schedule_json = d.schedule_json
             if d.punches or d.absences or d.activities:
                 day = _evaluated(nip, d)
-                out.rows.append(_row(nip, day, day_result(day, schedule_json), d.inputs_hash))
+                out.rows.append(_row(nip, day, day_result(day, d.schedule_json), d.inputs_hash))
                 continue
-            key = (id(d.schedule), d.holiday, d.policy.id, d.policy.version)
+            key = (d.schedule_digest, d.holiday, d.policy.id, d.policy.version)
             template = bare.get(key)
             if template is None:
                 day = _evaluated(nip, d)
-                template = bare[key] = day_result(day, schedule_json)
-                out.rows.append(_row(nip, day, template, d.inputs_hash))
+                result = day_result(day, d.schedule_json)
+                row = _row(nip, day, result, d.inputs_hash)
+                out.rows.append(row)
+                after_nip = orjson.dumps({k: v for k, v in result.items() if k != "nip"}).decode()[1:]
+                bare[key] = (after_nip, row[1:11])
                 continue
             # check_in / check_out are None without punches; only the NIP differs from the template.
-            result = {**template, "nip": nip}
-            out.rows.append(
-                (
-                    nip,
-                    result["day"],
-                    result["status"],
-                    None,
-                    None,
-                    result["minutes_late"],
-                    result["minutes_early"],
-                    result["code"],
-                    result["percent"],
-                    result["policy_id"],
-                    result["policy_version"],
-                    orjson.dumps(result).decode(),
-                    d.inputs_hash,
-                )
-            )
+            after_nip, columns = template
+            out.rows.append((nip, *columns, f'{{"nip":{orjson.dumps(nip).decode()},{after_nip}', d.inputs_hash))
     return out
 
 
@@ -587,11 +599,24 @@ async def stored_versions(
         if connection.dialect.name == "sqlite"
         else func.to_char(AttendanceDayRow.day, "YYYY-MM-DD")
     )
-    query = select(AttendanceDayRow.nip, day, AttendanceDayRow.version, AttendanceDayRow.inputs_hash)
-    rows = await connection.execute(
-        query.where(AttendanceDayRow.nip.in_(nips), AttendanceDayRow.day.between(first, last))
-    )
+    columns = (AttendanceDayRow.nip, day, AttendanceDayRow.version, AttendanceDayRow.inputs_hash)
+    rows = await connection.execute(_days_of(connection, nips, first, last, columns))
     return {(nip, day): (version, inputs_hash) for nip, day, version, inputs_hash in rows.all()}
+
+
+def _days_of(connection: AsyncConnection, nips: Collection[str], first: date, last: date, columns: Any) -> Any:
+    """``SELECT columns FROM attendance_days`` for ``nips``' days in [first, last].
+
+    PostgreSQL looks each NIP up in the primary key (LATERAL, as for punches): with the statistics of a table
+    that a recompute is filling (taken when it was small, or never with autovacuum off), its planner believed
+    the month's range in the ``day`` index to be selective and scanned the whole month of everyone's days for
+    every batch, so a first recompute of 50,000 employees grew quadratically (issue 5)."""
+    query = select(*columns).where(AttendanceDayRow.day.between(first, last))
+    if connection.dialect.name != "postgresql":
+        return query.where(AttendanceDayRow.nip.in_(nips))
+    wanted = select(func.unnest(cast(list(nips), ARRAY(String))).label("nip")).subquery("wanted")
+    found = query.where(AttendanceDayRow.nip == wanted.c.nip).offset(0).lateral("found")
+    return select(*found.c).select_from(wanted.join(found, true()))
 
 
 async def store_computed(
@@ -608,28 +633,32 @@ async def store_computed(
     )
     now = datetime.now(UTC)
     new = [r for r in computed.rows if (r[0], r[1]) not in stored]
+    copied: bool | None = False
+    if new and (copied := await _copy_new_days(session, new, now)) is None:
+        # Another process stored some of these days after this batch read the store: read them again, and
+        # those days become days whose inputs changed.
+        stored = {**stored, **await stored_versions(session, sorted({r[0] for r in new}), first, last)}
+        new = [r for r in computed.rows if (r[0], r[1]) not in stored]
     again = [DayRow._make(r) for r in computed.rows if (r[0], r[1]) in stored]
     changed: list[tuple[DayRow, int]] = []
     same_result: list[DayRow] = []
     if again:
         # Only days whose inputs changed reach here; their stored results decide between a new version and
         # just a new hash (e.g. a repeated punch inside the double-press window changes nothing).
-        results = await session.execute(
-            select(AttendanceDayRow.nip, AttendanceDayRow.day, AttendanceDayRow.result).where(
-                AttendanceDayRow.nip.in_({r.nip for r in again}), AttendanceDayRow.day.between(first, last)
-            )
-        )
+        connection = await session.connection()
+        columns = (AttendanceDayRow.nip, AttendanceDayRow.day, AttendanceDayRow.result)
+        results = await connection.execute(_days_of(connection, sorted({r.nip for r in again}), first, last, columns))
         previous = {(nip, day.isoformat()): result for nip, day, result in results.all()}
         for r in again:
             if previous.get((r.nip, r.day)) == orjson.loads(r.result):
                 same_result.append(r)
             else:
                 changed.append((r, stored[(r.nip, r.day)][0] + 1))
-    written: list[tuple[Sequence[Any], int]] = [(r, 1) for r in new]
+    written: list[tuple[Sequence[Any], int]] = [] if copied else [(r, 1) for r in new]
     written += changed
     await _upsert_days(await session.connection(), written, now)
     # Same transaction: a committed day never misses the e-Kinerja feed, a rolled-back one is never fed.
-    await outbox.enqueue_daily(session, [outbox.ChangedDay(r[0], date.fromisoformat(r[1]), v) for r, v in written])
+    await outbox.enqueue_written(session, [(r[0], r[1], v) for r, v in written])
     if same_result:
         await session.execute(
             update(AttendanceDayRow),
@@ -675,6 +704,32 @@ POSTGRES_UPSERT = (
     )
     + f") AS t({', '.join(DAY_COLUMNS)}) ON CONFLICT (nip, day) DO UPDATE SET {_UPDATE}"
 )
+
+
+async def _copy_new_days(session: AsyncSession, rows: Sequence[tuple[Any, ...]], now: datetime) -> bool | None:
+    """PostgreSQL: insert days that were not stored (version 1) and queue their feed records by COPY, which
+    costs the server about half of the ``unnest`` upsert; True when done, False on SQLite. In a savepoint: if
+    another process stored one of these days since this batch read the store, nothing is kept (None)."""
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        return False
+    from asyncpg.exceptions import UniqueViolationError
+
+    raw: Any = (await connection.get_raw_connection()).driver_connection  # asyncpg's, in this transaction
+    parse = datetime.fromisoformat
+    records = [
+        (nip, date.fromisoformat(day), status, check_in and parse(check_in), check_out and parse(check_out),
+         late, early, codes, Decimal(percent), policy_id, policy_version, result, inputs_hash, 1, now)
+        for nip, day, status, check_in, check_out, late, early, codes, percent, policy_id, policy_version, result,
+        inputs_hash in rows
+    ]  # fmt: skip
+    try:
+        async with connection.begin_nested():
+            await raw.copy_records_to_table("attendance_days", records=records, columns=DAY_COLUMNS)
+            await outbox.copy_first_versions(session, raw, [(r[0], r[1]) for r in rows])
+    except UniqueViolationError:
+        return None
+    return True
 
 
 async def _upsert_days(connection: AsyncConnection, rows: Sequence[tuple[Sequence[Any], int]], now: datetime) -> None:
@@ -728,12 +783,14 @@ async def recompute_range(
 ) -> RecomputeStats:
     """Recompute every employee (or a unit subtree, or ``nips``) for [first, last], committing per batch.
 
-    With more than one batch and ``workers`` > 1 (default: ``default_workers()``), batches are evaluated in
-    worker processes while this one loads the next batches and stores the finished ones; every read and write
-    still goes through ``session``, one commit per batch in order, as in the sequential path."""
+    With more than one batch and ``workers`` > 1 (default: ``default_workers()``), the batches are recomputed
+    by worker processes, each loading, evaluating and storing whole batches on its own connection to the same
+    store (one transaction per batch, as in the sequential path); ``session`` commits first so that they see
+    what it wrote. An in-memory SQLite store, which no other process can open, is recomputed in this process."""
     chosen = list(nips) if nips is not None else await employees_in(session, unit_code)
     batches = [chosen[start : start + CHUNK] for start in range(0, len(chosen), CHUNK)]
     workers = default_workers() if workers is None else workers
+    database = settings_of(session.bind) if isinstance(session.bind, AsyncEngine) else None
     total = RecomputeStats()
     done = 0
 
@@ -745,52 +802,99 @@ async def recompute_range(
         if progress is not None:
             progress(done, len(chosen))
 
-    if workers < 2 or len(batches) < 2:
+    if workers < 2 or len(batches) < 2 or database is None or not shared_store(database):
         for batch in batches:
             await finished(batch, await recompute(session, batch, first, last))
     else:
-        await _recompute_in_workers(session, batches, first, last, min(workers, len(batches)), finished)
+        await session.commit()
+        await _recompute_in_workers(database, batches, first, last, min(workers, len(batches)), finished)
+        _expire_loaded_days(session)
     if progress is not None and not chosen:
         progress(0, 0)
     return total
 
 
 async def _recompute_in_workers(
-    session: AsyncSession,
+    database: DatabaseSettings,
     batches: Sequence[Sequence[str]],
     first: date,
     last: date,
     workers: int,
     finished: Callable[[Sequence[str], RecomputeStats], Awaitable[None]],
 ) -> None:
-    """Keep ``workers`` batches evaluating plus one loaded ahead; store and commit them in order."""
+    """Hand every batch to a pool of ``workers`` processes; report each as it is committed. This process only
+    waits: a batch's rows never cross a process boundary (pickling a month of results cost as much as storing
+    it), and no single process serialises the loading and storing of every batch."""
+    context = multiprocessing.get_context("spawn")
+    write_lock = context.Lock()
     loop = asyncio.get_running_loop()
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    in_flight: deque[tuple[Sequence[str], dict[Key, tuple[int, str]], asyncio.Future[Computed], float]] = deque()
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=_worker_start,
+        initargs=(database.model_dump(by_alias=True), write_lock),
+    ) as pool:
 
-    async def store_oldest() -> None:
-        batch, stored, future, started = in_flight.popleft()
-        computed = await future
-        stats = await store_computed(session, computed, stored, first, last)
-        stats.seconds = clock.perf_counter() - started
-        await finished(batch, stats)
+        async def run(batch: Sequence[str]) -> tuple[Sequence[str], RecomputeStats]:
+            return batch, await loop.run_in_executor(pool, _worker_batch, list(batch), first, last)
 
-    try:
-        for batch in batches:
-            started = clock.perf_counter()
-            inputs = await load_inputs(session, batch, first, last)
-            if not inputs.policies:
-                raise NoPolicy("no active allowance policy: upload and activate one first")
-            stored = await stored_versions(session, batch, first, last)
-            known = {k: h for k, (_, h) in stored.items()}
-            future = loop.run_in_executor(pool, compute_batch, inputs, batch, first, last, known)
-            in_flight.append((batch, stored, future, started))
-            if len(in_flight) > workers:
-                await store_oldest()
-        while in_flight:
-            await store_oldest()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        tasks = [asyncio.ensure_future(run(batch)) for batch in batches]
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                await finished(*await next_done)
+        finally:
+            for task in tasks:
+                task.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# --- in a worker process: one engine and one event loop for the process's life --------------------------------
+
+_worker: tuple[asyncio.AbstractEventLoop, AsyncEngine, Any] | None = None
+
+
+def _worker_start(database: dict[str, Any], write_lock: Any) -> None:
+    global _worker
+    loop = asyncio.new_event_loop()
+    engine = create_engine(DatabaseSettings.model_validate(database))
+    _worker = (loop, engine, write_lock)
+    atexit.register(lambda: loop.run_until_complete(engine.dispose()))
+
+
+def _worker_batch(nips: list[str], first: date, last: date) -> RecomputeStats:
+    assert _worker is not None, "started by _worker_start"
+    loop, engine, write_lock = _worker
+    return loop.run_until_complete(_recompute_batch(engine, write_lock, nips, first, last))
+
+
+async def _recompute_batch(
+    engine: AsyncEngine, write_lock: Any, nips: Sequence[str], first: date, last: date
+) -> RecomputeStats:
+    """One batch in its own transactions: read and evaluate, then store and commit under the write lock.
+
+    On SQLite a transaction that read before another process committed cannot write any more (WAL's snapshot
+    rule, no busy wait helps), so the reads end before the evaluation and the workers take turns to write.
+    The store connection commits without waiting for the disk (``synchronous=NORMAL``): a computed day is derived
+    data, and a commit lost to a power cut loses the day and its feed record together, both recomputed later."""
+    started = clock.perf_counter()
+    sqlite = engine.dialect.name == "sqlite"
+    async with session_factory(engine)() as session:
+        inputs = await load_inputs(session, nips, first, last)
+        if not inputs.policies:
+            raise NoPolicy("no active allowance policy: upload and activate one first")
+        stored = await stored_versions(session, nips, first, last)
+        await session.rollback()
+        computed = compute_batch(inputs, nips, first, last, {k: h for k, (_, h) in stored.items()})
+        del inputs
+        if sqlite:
+            await session.execute(text("PRAGMA synchronous=NORMAL"))
+            await session.commit()
+        with write_lock if sqlite else contextlib.nullcontext():
+            stats = await store_computed(session, computed, stored, first, last)
+            await session.commit()
+    stats.seconds = clock.perf_counter() - started
+    return stats
 
 
 async def month_days(session: AsyncSession, nip: str, year: int, month: int) -> tuple[list[AttendanceDay], Inputs]:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Select, and_, or_, select, true
+from sqlalchemy import Select, and_, delete, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -27,7 +27,7 @@ from hub.registry.schemas import (
     UnitOut,
     UnitPatch,
 )
-from hub.store.models import Employee, Enrollment, Terminal, Unit
+from hub.store.models import AttendanceDayRow, Employee, Enrollment, Terminal, Unit
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -220,6 +220,7 @@ async def delete_employee(session: AsyncSession, nip: str, actor: str) -> None:
     if (await session.execute(select(Enrollment.id).where(Enrollment.nip == nip))).first():
         raise Conflict(f"employee {nip} has enrollments: end them (valid_to) instead of deleting the employee")
     employee = await session.get(Employee, nip)
+    await session.execute(delete(AttendanceDayRow).where(AttendanceDayRow.nip == nip))  # no FK cascade (0008)
     await session.delete(employee)
     audit.record(session, actor=actor, action="delete", entity="employee", key=nip, before=before)
     await commit(session)

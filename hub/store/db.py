@@ -2,14 +2,17 @@
 
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import event, make_url
+from sqlalchemy import Engine, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from hub.settings import DatabaseSettings
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# The settings each engine was made from: a recompute's worker processes open their own engines like it.
+_SETTINGS: WeakKeyDictionary[Engine, DatabaseSettings] = WeakKeyDictionary()
 
 
 def async_url(url: str) -> str:
@@ -22,6 +25,23 @@ def async_url(url: str) -> str:
 
 
 def create_engine(database: DatabaseSettings) -> AsyncEngine:
+    engine = _create_engine(database)
+    _SETTINGS[engine.sync_engine] = database
+    return engine
+
+
+def settings_of(engine: AsyncEngine) -> DatabaseSettings | None:
+    """The settings ``engine`` was created from by ``create_engine`` (None for an engine made otherwise)."""
+    return _SETTINGS.get(engine.sync_engine)
+
+
+def shared_store(database: DatabaseSettings) -> bool:
+    """Whether another process opening ``database`` sees the same store (not an in-memory SQLite)."""
+    url = async_url(database.url)
+    return not url.startswith("sqlite") or make_url(url).database not in (None, "", ":memory:")
+
+
+def _create_engine(database: DatabaseSettings) -> AsyncEngine:
     url = async_url(database.url)
     if url.startswith("sqlite"):
         path = make_url(url).database

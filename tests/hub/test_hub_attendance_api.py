@@ -242,3 +242,19 @@ async def test_schedule_groups_and_exceptions(api: Api) -> None:
     assert (await _day(api, BUDI, "2026-11-02"))["status"] == "off"
     groups = (await api.call("GET", "/api/v1/schedule-groups", Role.VIEWER)).json()
     assert [g["code"] for g in groups] == ["JAGA", "N5"]
+
+
+async def test_an_on_demand_recompute_waits_for_none_while_another_recompute_runs(
+    engine: AsyncEngine, api: Api
+) -> None:
+    from hub.reconcile.queue import PENDING_LEASE
+    from hub.store.lease import acquire, release
+
+    assert await acquire(engine, PENDING_LEASE, "otherhost:1:hub run", 60)
+    response = await api.call(
+        "POST", "/api/v1/attendance/recompute", Role.OPERATOR, json={"from": "2026-11-02", "to": "2026-11-02"}
+    )
+    assert response.status_code == 409, response.text
+    assert "otherhost:1:hub run is recomputing already" in response.text
+    await release(engine, PENDING_LEASE, "otherhost:1:hub run")
+    assert (await _recompute(api, "2026-11-02", "2026-11-02"))["employees"] == 2

@@ -80,6 +80,10 @@ def test_recompute_pending_refuses_while_another_runs(tmp_path: Path) -> None:
     refused = runner.invoke(app, ["recompute", "--pending", "-c", str(config)])
     assert refused.exit_code == 3, refused.output
     assert "not started: otherhost:4242:hub run (lease until" in refused.output
+    # A date range takes the same lease: it must not write days the other process is writing.
+    ranged = runner.invoke(app, ["recompute", "--from", "2026-11-02", "--to", "2026-11-06", "-c", str(config)])
+    assert ranged.exit_code == 3, ranged.output
+    assert "not started: otherhost:4242:hub run (lease until" in ranged.output
     asyncio.run(_release(url, "otherhost:4242:hub run"))
     ran = runner.invoke(app, ["recompute", "--pending", "-c", str(config)])
     assert ran.exit_code == 0, ran.output

@@ -76,3 +76,34 @@ async def test_new_inputs_with_the_same_result_refresh_only_the_hash(engine: Asy
     assert after[monday][4] == before[monday][4]
     assert after[monday][3] != before[monday][3]
     assert {k: v for k, v in after.items() if k != monday} == {k: v for k, v in before.items() if k != monday}
+
+
+async def test_a_day_stored_meanwhile_by_another_process_is_stored_once(engine: AsyncEngine) -> None:
+    # A batch read the store before another process stored its days (stored = {}): on PostgreSQL the COPY of
+    # "new" days then meets the stored ones; the batch must re-read them and write each day and feed record once.
+    # (On SQLite the days are upserted; recomputes there rely on the recompute lease, tested with the CLI.)
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the COPY of new days is PostgreSQL's")
+    await seeded(engine)
+    await deliver(engine, WEEK)
+    async with session_factory(engine)() as db:
+        await recompute_range(db, MON, SUN)
+    before = await _stored(engine)
+    await deliver(engine, [(SITI, datetime(2026, 11, 5, 7, 10)), (SITI, datetime(2026, 11, 5, 16, 10))])
+    async with session_factory(engine)() as db:
+        nips = [BUDI, SITI]
+        inputs = await service.load_inputs(db, nips, MON, SUN)
+        computed = service.compute_batch(inputs, nips, MON, SUN, {})
+        stats = await service.store_computed(db, computed, {}, MON, SUN)
+        await db.commit()
+    assert (stats.inserted, stats.changed, stats.unchanged) == (0, 1, 13)
+    after = await _stored(engine)
+    thursday = (SITI, date(2026, 11, 5))
+    assert before[thursday][:3] == ("tk", "TK", 1)
+    assert after[thursday][:3] == ("present", None, 2)
+    assert {k: v[:3] for k, v in after.items() if k != thursday} == {
+        k: v[:3] for k, v in before.items() if k != thursday
+    }
+    async with session_factory(engine)() as db:
+        keys = (await db.execute(select(FeedRecord.idempotency_key))).scalars().all()
+    assert len(keys) == len(set(keys)) == 15  # 14 first versions and Siti's Thursday v2

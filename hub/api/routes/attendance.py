@@ -7,14 +7,17 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.api.deps import Corrector, Db, Limit, Offset, Reader
 from hub.reconcile.documents import jsonable
+from hub.reconcile.queue import PENDING_LEASE, PENDING_LEASE_TTL
 from hub.reconcile.recaps import month_recaps
 from hub.reconcile.service import RecomputeStats, employees_in, recap_for, recompute_range
 from hub.registry import audit
-from hub.registry.errors import RegistryError
+from hub.registry.errors import Conflict, RegistryError
 from hub.registry.service import subtree_ids
+from hub.store.lease import current_holder, held, holder_name
 from hub.store.models import AttendanceDayRow, Employee
 
 router = APIRouter(prefix="/attendance", tags=["attendance"])
@@ -106,7 +109,14 @@ async def recompute(data: RecomputeIn, db: Db, caller: Corrector) -> dict[str, A
     """Recompute the days of [from, to] now (a unit subtree, or everyone). Large ranges: use the CLI."""
     if data.to < data.from_ or (data.to - data.from_).days > 62:
         raise RegistryError("give a range of at most 62 days, to not before from", field="to")
-    stats: RecomputeStats = await recompute_range(db, data.from_, data.to, unit_code=data.unit)
+    engine = db.bind
+    assert isinstance(engine, AsyncEngine)
+    # The recompute lease (as the CLI and the hub's loop take it): two recomputes never write the same days.
+    async with held(engine, PENDING_LEASE, holder_name("api recompute"), PENDING_LEASE_TTL) as mine:
+        if not mine:
+            other = await current_holder(engine, PENDING_LEASE)
+            raise Conflict(f"{other[0] if other else 'another process'} is recomputing already: try again later")
+        stats: RecomputeStats = await recompute_range(db, data.from_, data.to, unit_code=data.unit)
     summary = dict(jsonable(stats))
     key = f"{data.from_}..{data.to}" + (f" {data.unit}" if data.unit else "")
     after = RecomputeAudit(request=data, stats=summary)
