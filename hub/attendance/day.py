@@ -142,16 +142,16 @@ def attribute_punches(punches: Iterable[Punch], schedules: Sequence[DaySchedule]
     A punch in no window goes to its calendar date, where ``evaluate_day`` lists it as an exception.
     Windows are assumed to reach at most one calendar day beyond their schedule's date."""
     # Each schedule's window once (a month of punches asks for every window three times).
-    windows = {s.day: (s, window) for s in schedules if (window := s.punch_window()) is not None}
+    windows = {s.day: (s, *window) for s in schedules if (window := s.punch_window()) is not None}
+    nearby: dict[date, list[tuple[DaySchedule, datetime, datetime]]] = {}  # the windows that may hold a date
     days: dict[date, list[Punch]] = {}
     for punch in sorted(punches, key=lambda p: (p.local_time, p.key)):
         moment = punch.local_time
         on = moment.date()
-        holding = [
-            s
-            for s, (opens, closes) in filter(None, (windows.get(on + shift) for shift in _NEARBY))
-            if opens <= moment <= closes
-        ]
+        candidates = nearby.get(on)
+        if candidates is None:
+            candidates = nearby[on] = [w for shift in _NEARBY if (w := windows.get(on + shift)) is not None]
+        holding = [s for s, opens, closes in candidates if opens <= moment <= closes]
         if not holding:
             target = on
         elif len(holding) == 1:

@@ -1,6 +1,6 @@
 """The recompute's fast stored forms equal the generic ones: ``day_result`` written out field by field equals
-the dataclass walk (``jsonable``), and ``day_digest`` equals ``digest`` of the inputs list, so days stored
-before the fast forms existed keep matching their hash."""
+the dataclass walk (``jsonable``); and ``day_digest``, the inputs hash that lets a recompute skip a day, changes
+with every input the engine reads and with nothing else."""
 
 from datetime import date
 from typing import Any
@@ -72,7 +72,37 @@ def test_fast_stored_forms_equal_the_generic_ones(
     assert day_result(evaluated, jsonable(schedule)) == _generic(evaluated)
     # Stored as orjson text, read back as the same JSON value.
     assert orjson.loads(orjson.dumps(day_result(evaluated))) == _generic(evaluated)
-    inputs = [attributed, schedule, holiday, absences, activities, policy.id, policy.version]
-    assert day_digest(attributed, repr(schedule), holiday, absences, activities, policy.id, policy.version) == (
-        digest(inputs)
-    )
+
+
+def _hash(punches: tuple[Punch, ...], schedule_digest: str = "s", **changed: Any) -> str:
+    inputs: dict[str, Any] = {"holiday": None, "absences": [], "activities": [], "policy_id": "p", "policy_version": 1}
+    inputs |= changed
+    return day_digest(punches, schedule_digest, **inputs)
+
+
+def test_the_inputs_hash_changes_with_every_input_the_engine_reads() -> None:
+    base = (punch(MONDAY, "07:25"), punch(MONDAY, "16:05"))
+    same = (punch(MONDAY, "07:25"), punch(MONDAY, "16:05"))
+    assert _hash(base) == _hash(same)  # equal inputs, equal hash (a re-run skips the day)
+    first, last = base
+    variants = {
+        "no punch": _hash(()),
+        "one punch fewer": _hash((first,)),
+        "a second later": _hash((punch(MONDAY, "07:25:01"), last)),
+        "another key": _hash((Punch("other", first.local_time), last)),
+        "another status key": _hash((Punch(first.key, first.local_time, status=1), last)),
+        "flagged": _hash((Punch(first.key, first.local_time, flags=("clock_drift",)), last)),
+        "unmatched": _hash((Punch(first.key, first.local_time, matched=False), last)),
+        "another schedule": _hash(base, "t"),
+        "a holiday": _hash(base, holiday=HOLIDAY),
+        "an absence": _hash(base, absences=[CUTI]),
+        "an activity": _hash(base, activities=[activity(MONDAY, "08:00", "12:00", 30, 2)]),
+        "another policy": _hash(base, policy_id="q"),
+        "a new policy version": _hash(base, policy_version=2),
+    }
+    assert _hash(base) not in variants.values()
+    assert len(set(variants.values())) == len(variants), "two different inputs share a hash"
+
+
+def test_a_schedule_digest_is_the_digest_of_its_value() -> None:
+    assert digest(office_day(MONDAY)) == digest(office_day(MONDAY)) != digest(office_day(TUESDAY))
