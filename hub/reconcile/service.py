@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import gc
 import multiprocessing
 import os
@@ -100,6 +101,12 @@ class RecomputeStats:
 
 def dates(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _span(first: date, last: date) -> tuple[tuple[date, str], ...]:
+    """``dates(first, last)`` with each date's ISO text: the same few ranges for every employee of a run."""
+    return tuple((d, d.isoformat()) for d in dates(first, last))
 
 
 async def active_policies(session: AsyncSession) -> list[Policy]:
@@ -441,6 +448,7 @@ def activity_of(r: ActivityRow) -> Activity:
 
 class _DayInputs(NamedTuple):
     day: date
+    iso: str  # YYYY-MM-DD
     schedule: DaySchedule
     policy: Policy
     punches: tuple[Punch, ...]
@@ -457,7 +465,7 @@ def _day_inputs(inputs: Inputs, nip: str, first: date, last: date) -> tuple[list
     could not (no schedule group or no policy in force)."""
     employee = inputs.employees[nip]
     lo, hi = max(first, employee.active_from), min(last, employee.active_to or last)
-    schedules = inputs.schedules(nip, dates(lo - timedelta(days=1), hi + timedelta(days=1)))
+    schedules = inputs.schedules(nip, [d for d, _ in _span(lo - timedelta(days=1), hi + timedelta(days=1))])
     known = [s for s in schedules.values() if s is not None]
     punches = inputs.punches_of(nip)
     for correction_id, day in inputs.broken_days.get(nip, ()):
@@ -472,7 +480,7 @@ def _day_inputs(inputs: Inputs, nip: str, first: date, last: date) -> tuple[list
     activities = inputs.activities.get(nip, [])
     out: list[_DayInputs] = []
     skipped = 0
-    for day in dates(lo, hi) if lo <= hi else []:
+    for day, iso in _span(lo, hi) if lo <= hi else ():
         schedule = schedules[day]
         policy = inputs.policy(day)
         if schedule is None or policy is None:
@@ -495,6 +503,7 @@ def _day_inputs(inputs: Inputs, nip: str, first: date, last: date) -> tuple[list
         out.append(
             _DayInputs(
                 day,
+                iso,
                 schedule,
                 policy,
                 day_punches,
@@ -595,7 +604,7 @@ def compute_batch(inputs: Inputs, nips: Sequence[str], first: date, last: date, 
         out.skipped += skipped
         out.days += len(days)
         for d in days:
-            if known.get((nip, d.day.isoformat())) == d.inputs_hash:
+            if known.get((nip, d.iso)) == d.inputs_hash:
                 out.unchanged += 1
                 continue
             if d.punches or d.absences or d.activities:
