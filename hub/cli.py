@@ -343,13 +343,20 @@ def recompute(
 
             stats: RecomputeStats | None
             if pending:
-                stats = await run_pending(engine, holder_name("recompute --pending"), progress=step)
+                stats = await run_pending(
+                    engine, holder_name("recompute --pending"), progress=step, workers=settings.recompute.workers
+                )
             else:
                 assert first is not None
                 assert last is not None
                 # The same lease as --pending and the hub's loop: two recomputes never write the same days.
                 async with held(engine, PENDING_LEASE, holder_name("recompute --from"), PENDING_LEASE_TTL) as mine:
-                    stats = await recompute_range(db, first, last, unit_code=unit, progress=step) if mine else None
+                    workers = settings.recompute.workers
+                    stats = (
+                        await recompute_range(db, first, last, unit_code=unit, progress=step, workers=workers)
+                        if mine
+                        else None
+                    )
         if stats is None:
             other = await current_holder(engine, PENDING_LEASE)
             who = f"{other[0]} (lease until {other[1]:%Y-%m-%d %H:%M:%S} UTC)" if other else "another process"

@@ -44,7 +44,7 @@ class _Stopping(Exception):
 
 
 def _pending_pass(
-    database: DatabaseSettings, holder: str, ttl: float, stopping: threading.Event
+    database: DatabaseSettings, holder: str, settings: RecomputeSettings, stopping: threading.Event
 ) -> RecomputeStats | None:
     """One pass on its own thread, event loop and engine: the rule engine is CPU work, and on the hub's loop a
     large pass (a new policy marks everyone) would hold up ingest acks and API answers for its whole length."""
@@ -56,7 +56,9 @@ def _pending_pass(
     async def one() -> RecomputeStats | None:
         engine = create_engine(database)
         try:
-            return await run_pending(engine, holder, ttl=ttl, progress=check)
+            return await run_pending(
+                engine, holder, ttl=settings.lease_seconds, progress=check, workers=settings.workers
+            )
         finally:
             await engine.dispose()
 
@@ -77,7 +79,7 @@ async def recompute_loop(database: DatabaseSettings, settings: RecomputeSettings
     try:
         while True:
             try:
-                stats = await asyncio.to_thread(_pending_pass, database, holder, settings.lease_seconds, stopping)
+                stats = await asyncio.to_thread(_pending_pass, database, holder, settings, stopping)
                 problem = ""
                 if stats is not None and stats.days:
                     log.info(

@@ -165,6 +165,12 @@ class RecomputeSettings(_Section):
         le=86_400,
         description="How long a dead pass's lease blocks other runs; renewed every third of it while alive",
     )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Worker processes for a recompute of more than 1,000 employees; default one per core, at most 8",
+    )
 
 
 class DashboardSettings(_Section):

@@ -65,7 +65,9 @@ async def pending_count(session: AsyncSession) -> tuple[int, int]:
     return terminal_days, ranges
 
 
-async def process_pending(session: AsyncSession, progress: Callable[[int, int], None] | None = None) -> RecomputeStats:
+async def process_pending(
+    session: AsyncSession, progress: Callable[[int, int], None] | None = None, workers: int | None = None
+) -> RecomputeStats:
     """Recompute everything marked; employees with the same merged range are recomputed as one batch."""
     await resolve_terminal_days(session)
     queued = (await session.execute(select(RecomputeQueue))).scalars().all()
@@ -89,7 +91,7 @@ async def process_pending(session: AsyncSession, progress: Callable[[int, int], 
             if progress is not None:
                 progress(base + n, size)
 
-        total.add(await recompute_range(session, first, last, nips=sorted(nips), progress=step))
+        total.add(await recompute_range(session, first, last, nips=sorted(nips), progress=step, workers=workers))
         done += len(nips)
     await session.execute(delete(RecomputeQueue).where(RecomputeQueue.id <= top))
     await session.commit()
@@ -102,6 +104,7 @@ async def run_pending(
     *,
     ttl: float = PENDING_LEASE_TTL,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> RecomputeStats | None:
     """``process_pending`` under the ``recompute-pending`` lease, so two runs (the CLI, the hub's loop, on any
     host) never recompute the same marks at once; None when another holder has it."""
@@ -109,4 +112,4 @@ async def run_pending(
         if not mine:
             return None
         async with session_factory(engine)() as session:
-            return await process_pending(session, progress)
+            return await process_pending(session, progress, workers)

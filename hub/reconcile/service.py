@@ -71,7 +71,7 @@ from hub.store.models import (
 from hub.store.models import Punch as PunchRow
 
 CHUNK = 1000  # employees per batch: bounds the IN lists (SQLite allows 32766 parameters) and the memory
-MAX_WORKERS = 2  # the benchmark machine's cores; more helps only where the store keeps up (see benchmarks.md)
+MAX_WORKERS = 8  # the default cap; ``[recompute] workers`` sets the number (on SQLite the workers take turns to write)
 MISSING_PUNCH, BROKEN_TERMINAL_DAY, WRONG_PIN_MAPPING = "missing_punch", "broken_terminal_day", "wrong_pin_mapping"
 
 
@@ -206,7 +206,7 @@ class Inputs:
         """``schedule(nip, day)`` for each of ``days``; one dict per unit and range for employees without
         exceptions (most of them), shared: the caller must not change it."""
         exception = self.exceptions.get(nip)
-        if exception is not None:
+        if exception is not None or not days:  # no days: the employee is not active in the range
             return {d: self.schedule(nip, d) for d in days}
         key = (self.employees[nip].unit_id, days[0], days[-1])
         found = self._unit_ranges.get(key)
@@ -807,7 +807,7 @@ async def employees_in(session: AsyncSession, unit_code: str | None = None) -> l
 
 
 def default_workers() -> int:
-    """Evaluation processes for a large recompute: one per core, at most ``MAX_WORKERS``."""
+    """Worker processes for a large recompute: one per core, at most ``MAX_WORKERS``."""
     return min(MAX_WORKERS, os.cpu_count() or 1)
 
 

@@ -37,7 +37,7 @@ async def _count(url: str) -> int:
 def test_recompute_range_unit_and_pending(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     config = tmp_path / "hub.toml"
-    config.write_text(f'[database]\nurl = "{url}"\n')
+    config.write_text(f'[database]\nurl = "{url}"\n[recompute]\nworkers = 1\n')
     asyncio.run(_prepare(url))
 
     ranged = runner.invoke(

@@ -180,3 +180,11 @@ async def test_activating_a_policy_or_changing_schedules_marks_everyone(engine: 
         stats = await process_pending(db)
         assert stats.employees == 2
         assert await pending_count(db) == (0, 0)
+
+
+async def test_a_range_before_everyone_started_computes_nothing_and_fails_nothing(engine: AsyncEngine) -> None:
+    # Everyone is active from 2020-01-01: a range in 2019 holds none of their days (the fuzz found an IndexError).
+    await seeded(engine)
+    async with session_factory(engine)() as db:
+        stats = await recompute_range(db, date(2019, 3, 1), date(2019, 3, 5))
+    assert (stats.employees, stats.days, stats.inserted) == (2, 0, 0)

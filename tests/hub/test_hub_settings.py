@@ -14,12 +14,13 @@ def test_file_values_are_read_and_environment_overrides_them(tmp_path: Path, mon
     settings = load_settings(config)
     assert (settings.mqtt.host, settings.mqtt.port, settings.mqtt.group) == ("broker.internal", 1884, "kab")
     assert settings.ingest.max_wait_ms == 20
+    assert settings.recompute.workers is None  # one per core, at most 8
     assert settings.database.url == "sqlite:///var/hub.db"
 
 
 def test_wrong_values_name_the_key_the_file_and_the_variable(tmp_path: Path) -> None:
     config = tmp_path / "hub.toml"
-    config.write_text('[database]\nurl = "mysql://db"\n[mqtt]\nport = 0\ncolour = "blue"\n')
+    config.write_text('[database]\nurl = "mysql://db"\n[mqtt]\nport = 0\ncolour = "blue"\n[recompute]\nworkers = 0\n')
     with pytest.raises(SettingsError) as err:
         load_settings(config)
     message = str(err.value)
@@ -28,6 +29,7 @@ def test_wrong_values_name_the_key_the_file_and_the_variable(tmp_path: Path) -> 
     assert "mqtt.port: Input should be greater than or equal to 1" in message
     assert "PRESENSI_HUB_MQTT__PORT" in message
     assert "mqtt.colour: Extra inputs are not permitted" in message
+    assert "recompute.workers: Input should be greater than or equal to 1" in message
 
 
 def test_missing_or_broken_file_is_reported_plainly(tmp_path: Path) -> None:
