@@ -1,10 +1,11 @@
 """The fault suite over the real chain (simulators/chain/chaos.py): every punch made at a terminal is stored
 at the hub exactly once, whatever is killed, stopped or cut on the way.
 
-The short version runs in `make test`: one chain on SQLite takes a few edge kills, ingest worker kills, a
-broker restart, network cuts and terminal faults one after the other (each test checks the whole tally so
-far), and the edge kills run on PostgreSQL too. The short wrapping log is `slow` (it must wait for logs to
-turn over; tests/edge covers a wrapping log in `make test`). The full suite (50 edge
+The short version runs in `make test`: one chain on SQLite takes a few edge kills and the tally is checked.
+Under `make test-slow` the same chain then takes ingest worker kills, a broker restart, network cuts and
+terminal faults one after the other (each test checks the whole tally so far; each fault is covered in
+`make test` at its own level), the edge kills run on PostgreSQL too, and the short wrapping log runs (it must
+wait for logs to turn over; tests/edge covers a wrapping log in `make test`). The full suite (50 edge
 kills, every scenario on both stores, a cut lasting a simulated day) is `make chaos`, or `-m slow` here.
 """
 
@@ -57,8 +58,16 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
 
 @pytest.mark.parametrize(
     "scenario",
-    [edge_kills, ingest_kills, broker_restarts, network_cuts, terminal_faults],
-    ids=["edge-kill", "ingest-kill", "broker-restart", "network-cut", "terminal"],
+    [
+        pytest.param(edge_kills, id="edge-kill"),
+        # Each of these is covered in `make test` at its own level (tests/hub/test_hub_workers.py kills ingest
+        # workers, tests/edge a broker restart and terminal faults, tests/chain a network cut through the proxy);
+        # the chain versions run under `make test-slow` and `make chaos` to keep the default run under 10 minutes.
+        pytest.param(ingest_kills, id="ingest-kill", marks=pytest.mark.slow),
+        pytest.param(broker_restarts, id="broker-restart", marks=pytest.mark.slow),
+        pytest.param(network_cuts, id="network-cut", marks=pytest.mark.slow),
+        pytest.param(terminal_faults, id="terminal", marks=pytest.mark.slow),
+    ],
 )
 def test_short_fault_loses_and_doubles_nothing(chain: Chain, scenario: Scenario) -> None:
     _check(scenario(chain, "sqlite", SHORT, random.Random(f"short|{scenario.__name__}")))

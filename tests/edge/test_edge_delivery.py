@@ -26,7 +26,8 @@ HISTORY = datetime(2026, 11, 2, 7, 0, 0)
 LIVE = datetime(2026, 11, 20, 7, 0, 0)
 
 
-@pytest.mark.parametrize("kill", [False, True], ids=["sigterm", "sigkill"])
+# The SIGTERM variant (a clean broker stop) is the gentler case of the SIGKILL one: `make test-slow`.
+@pytest.mark.parametrize("kill", [pytest.param(False, marks=pytest.mark.slow), True], ids=["sigterm", "sigkill"])
 def test_broker_restart_mid_run(env: EdgeEnv, kill: bool) -> None:
     """The broker goes away (cleanly, or killed losing what it had not saved) while punches keep coming."""
     a = env.add_terminal("SNBR0001")
@@ -82,6 +83,7 @@ def _kill_repeatedly(env: EdgeEnv, kills: int, seed: int) -> None:
     assert (stats.pending, stats.sent) == (0, 0)
 
 
+@pytest.mark.slow  # `make test` kills edge agents repeatedly through the chain (tests/chaos, edge-kill)
 def test_sigkill_mid_batch_repeatedly(env: EdgeEnv) -> None:
     _kill_repeatedly(env, kills=6, seed=int(os.environ.get("EDGE_KILL_SEED", "3")))
 
