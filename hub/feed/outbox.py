@@ -219,9 +219,10 @@ async def copy_first_versions(session: AsyncSession, raw: Any, rows: Sequence[tu
     units = await unit_codes(session, {nip for nip, _ in rows})
     pending = FeedStatus.PENDING.value
     records = [
-        (f"{DAILY}:{nip}:{day}:v1", DAILY, f"{nip}:{day}", 1, nip, units.get(nip, "-"), day[:7],
-         date.fromisoformat(day), pending, 0, now, now)
+        (idempotency_key(DAILY, key, 1), DAILY, key, 1, nip, units.get(nip, "-"), day[:7], date.fromisoformat(day),
+         pending, 0, now, now)
         for nip, day in rows
+        for key in (f"{nip}:{day}",)
     ]  # fmt: skip
     await raw.copy_records_to_table("feed_records", records=records, columns=_DAILY_COLUMNS.split(", "))
     await refresh_touched(session, [(nip, day, 1) for nip, day in rows])

@@ -229,6 +229,13 @@ class Inputs:
             self._holidays[day] = self.calendar.on(day)
         return self._holidays[day]
 
+    def bare_digest(self, schedule_digest: str, holiday: Holiday | None, policy: Policy) -> str:
+        """``day_digest`` of a day with no punch, absence or activity, once per schedule, holiday and policy."""
+        key = (schedule_digest, holiday, policy.id, policy.version)
+        if key not in self._bare_digests:
+            self._bare_digests[key] = day_digest((), schedule_digest, holiday, [], [], policy.id, policy.version)
+        return self._bare_digests[key]
+
     def policy(self, day: date) -> Policy | None:
         if day not in self._policies:
             self._policies[day] = in_force(self.policies, day)
@@ -496,10 +503,7 @@ def _day_inputs(inputs: Inputs, nip: str, first: date, last: date) -> tuple[list
                 day_punches, schedule_digest, holiday, day_absences, day_activities, policy.id, policy.version
             )
         else:  # a bare day (weekend, TK): the same for everyone on this schedule, hashed once
-            bare = (schedule_digest, holiday, policy.id, policy.version)
-            inputs_hash = inputs._bare_digests.get(bare) or inputs._bare_digests.setdefault(
-                bare, day_digest((), schedule_digest, holiday, [], [], policy.id, policy.version)
-            )
+            inputs_hash = inputs.bare_digest(schedule_digest, holiday, policy)
         out.append(
             _DayInputs(
                 day,
