@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from hub.attendance.absence import Absence, approved_absence_on
 from hub.attendance.activity import Activity, ActivityStatus
@@ -136,37 +137,56 @@ def _distance(schedule: DaySchedule, moment: datetime) -> tuple[timedelta, date]
     return min(abs(moment - b.starts), abs(moment - b.ends)), schedule.day
 
 
-def attribute_punches(punches: Iterable[Punch], schedules: Sequence[DaySchedule]) -> dict[date, tuple[Punch, ...]]:
+class PunchWindows:
+    """Each schedule's punch window, and which windows may hold a punch on a calendar date. Built once per set of
+    schedules: a recompute attributes a month of punches for every employee of a unit against the same set."""
+
+    def __init__(self, schedules: Iterable[DaySchedule]) -> None:
+        self._windows = {s.day: (s, *window) for s in schedules if (window := s.punch_window()) is not None}
+        self._nearby: dict[date, list[tuple[DaySchedule, datetime, datetime]]] = {}
+
+    def near(self, on: date) -> list[tuple[DaySchedule, datetime, datetime]]:
+        """The windows that may hold a punch made on ``on`` (the day's own, the day before's and after's)."""
+        found = self._nearby.get(on)
+        if found is None:
+            found = self._nearby[on] = [w for shift in _NEARBY if (w := self._windows.get(on + shift)) is not None]
+        return found
+
+
+def attribute_punches(
+    punches: Iterable[Punch], schedules: Sequence[DaySchedule] | PunchWindows
+) -> dict[date, tuple[Punch, ...]]:
     """Which attendance day each punch belongs to: the day whose punch window holds it (the overnight shift's
     06:00 check-out belongs to the day before); if two windows hold it, the day with the nearer start or end.
     A punch in no window goes to its calendar date, where ``evaluate_day`` lists it as an exception.
     Windows are assumed to reach at most one calendar day beyond their schedule's date."""
-    # Each schedule's window once (a month of punches asks for every window three times).
-    windows = {s.day: (s, *window) for s in schedules if (window := s.punch_window()) is not None}
-    nearby: dict[date, list[tuple[DaySchedule, datetime, datetime]]] = {}  # the windows that may hold a date
+    windows = schedules if isinstance(schedules, PunchWindows) else PunchWindows(schedules)
     days: dict[date, list[Punch]] = {}
-    for punch in sorted(punches, key=lambda p: (p.local_time, p.key)):
+    for punch in sorted(punches, key=_time_and_key):
         moment = punch.local_time
-        on = moment.date()
-        candidates = nearby.get(on)
-        if candidates is None:
-            candidates = nearby[on] = [w for shift in _NEARBY if (w := windows.get(on + shift)) is not None]
-        holding = [s for s, opens, closes in candidates if opens <= moment <= closes]
+        holding = [s for s, opens, closes in windows.near(moment.date()) if opens <= moment <= closes]
         if not holding:
-            target = on
+            target = moment.date()
         elif len(holding) == 1:
             target = holding[0].day
         else:
             target = min(holding, key=lambda s: _distance(s, moment)).day
-        days.setdefault(target, []).append(punch)
+        found = days.get(target)
+        if found is None:
+            days[target] = [punch]
+        else:
+            found.append(punch)
     return {day: tuple(found) for day, found in days.items()}
+
+
+def _time_and_key(punch: Punch) -> tuple[datetime, str]:
+    return punch.local_time, punch.key
 
 
 _NEARBY = (timedelta(days=-1), timedelta(0), timedelta(days=1))
 
 
-@dataclass(frozen=True)
-class _Pairing:
+class _Pairing(NamedTuple):  # internal, built per day: a tuple is the cheapest immutable record
     check_in: Punch | None
     check_out: Punch | None
     exceptions: tuple[PunchException, ...]
@@ -175,7 +195,7 @@ class _Pairing:
 def _triage(punches: Iterable[Punch]) -> tuple[list[Punch], list[PunchException]]:
     usable: list[Punch] = []
     exceptions: list[PunchException] = []
-    for punch in sorted(punches, key=lambda p: (p.local_time, p.key)):
+    for punch in sorted(punches, key=_time_and_key):
         if punch.flags:
             exceptions.append(PunchException(punch, ExceptionReason.FLAGGED, ",".join(punch.flags)))
         elif not punch.matched:
@@ -236,9 +256,12 @@ class _Side:
     tk_rule: str = ""
 
 
+_FREE = _Side()  # most days' arrival and leaving: shared, not built per day
+
+
 def _missing_side(policy: Policy, code: str | None, what: str) -> _Side:
     if code is None:
-        return _Side()
+        return _FREE
     if code == TK:
         return _Side(makes_tk=True, tk_rule=f"no {what} counts as TK")
     tier = policy.discipline.tier(code)
@@ -253,14 +276,14 @@ def _arrival(policy: Policy, check_in: datetime | None, minutes_late: int) -> _S
     if d.check_in_clock_tiers:
         clock = clock_tier(d, check_in.time())
         if clock is None:
-            return _Side()
+            return _FREE
         if clock.absent:
             return _Side(clock.code, makes_tk=True, tk_rule=f"{clock.code}: {_clock_band(clock)} counts as TK")
         rule = f"{clock.code}: check-in {check_in.time().isoformat()}, {_clock_band(clock)}"
         return _Side(clock.code, DayDeduction(clock.code, clock.percent, rule))
-    tier = late_tier(d, minutes_late)
+    tier = late_tier(d, minutes_late) if minutes_late else None  # bands start at minute 1
     if tier is None:
-        return _Side()
+        return _FREE
     return _Side(
         tier.code, DayDeduction(tier.code, tier.percent, f"{tier.code}: {minutes_late} min late ({_band(tier)})")
     )
@@ -270,14 +293,16 @@ def _leaving(policy: Policy, check_out: datetime | None, minutes_early: int) -> 
     d = policy.discipline
     if check_out is None:
         return _missing_side(policy, d.missing_check_out, "check-out")
-    tier = early_tier(d, minutes_early)
+    tier = early_tier(d, minutes_early) if minutes_early else None
     if tier is None:
-        return _Side()
+        return _FREE
     rule = f"{tier.code}: left {minutes_early} min early ({_band(tier)})"
     return _Side(tier.code, DayDeduction(tier.code, tier.percent, rule))
 
 
 def _capped(policy: Policy, deductions: Sequence[DayDeduction]) -> tuple[DayDeduction, ...]:
+    if not deductions:
+        return ()
     cap = policy.discipline.daily_cap_percent
     total = sum((d.percent for d in deductions), Decimal(0))
     if cap is not None and total > cap:
@@ -389,7 +414,7 @@ def evaluate_day(
         presence_minutes=_whole_minutes(check_out - check_in) if check_in and check_out else 0,
     )
 
-    absence = approved_absence_on(absences, schedule.day)
+    absence = approved_absence_on(absences, schedule.day) if absences else None
     if absence is not None:
         percent = policy.discipline.absence_percent.get(absence.kind, Decimal(0))
         rule = f"{absence.code}: approved absence, {percent}% a day"
@@ -432,13 +457,15 @@ def evaluate_day(
     )
 
 
-@dataclass(frozen=True)
-class _Timed:
+class _Timed(NamedTuple):
     check_in: datetime | None = None
     check_out: datetime | None = None
     minutes_late: int = 0
     minutes_early: int = 0
     presence_minutes: int = 0
+
+
+_UNTIMED = _Timed()
 
 
 def _day(
@@ -456,10 +483,13 @@ def _day(
     early_code: str | None = None,
     deductions: tuple[DayDeduction, ...] = (),
 ) -> AttendanceDay:
-    """Built once per day: ``dataclasses.replace`` in steps cost more than the rest of the evaluation."""
+    """Built once per day: ``dataclasses.replace`` in steps cost more than the rest of the evaluation, and the
+    frozen ``__init__`` (each of 23 fields set through ``object.__setattr__``) a tenth of it: the fields go into
+    the new object's ``__dict__`` at once (a test holds the result equal to one built by ``__init__``)."""
     working = timed is not None
-    timed = timed or _Timed()
-    return AttendanceDay(
+    timed = timed or _UNTIMED
+    day = _new(AttendanceDay)
+    day.__dict__.update(
         nip=nip,
         day=schedule.day,
         status=status,
@@ -484,3 +514,7 @@ def _day(
         findings=reconciled.findings,
         exceptions=exceptions,
     )
+    return day
+
+
+_new = object.__new__

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from hub.attendance.absence import Absence, AbsenceKind, ApprovalStatus
 from hub.attendance.activity import Activity, ActivityStatus
 from hub.attendance.calendar import Holiday, HolidayCalendar, HolidayKind
-from hub.attendance.day import AttendanceDay, Punch, attribute_punches, evaluate_day
+from hub.attendance.day import AttendanceDay, Punch, PunchWindows, attribute_punches, evaluate_day
 from hub.attendance.policy import Policy, policy_in_force
 from hub.attendance.recap import MonthlyRecap, monthly_recap
 from hub.attendance.schedule import (
@@ -174,6 +174,9 @@ class Inputs:
     _holidays: dict[date, Holiday | None] = field(default_factory=dict, repr=False)
     _bare_digests: dict[tuple[str, Holiday | None, str, int], str] = field(default_factory=dict, repr=False)
     _unit_ranges: dict[tuple[int, date, date], dict[date, DaySchedule | None]] = field(default_factory=dict, repr=False)
+    _punch_windows: dict[int, tuple[dict[date, DaySchedule | None], PunchWindows]] = field(
+        default_factory=dict, repr=False
+    )
 
     def schedule(self, nip: str, day: date) -> DaySchedule | None:
         unit_id = self.employees[nip].unit_id
@@ -213,6 +216,14 @@ class Inputs:
         if found is None:
             found = self._unit_ranges[key] = {d: self.schedule(nip, d) for d in days}
         return found
+
+    def punch_windows(self, schedules: dict[date, DaySchedule | None]) -> PunchWindows:
+        """The punch windows of a ``schedules()`` answer, once per answer (a unit's employees share one)."""
+        found = self._punch_windows.get(id(schedules))
+        if found is None or found[0] is not schedules:
+            windows = PunchWindows(s for s in schedules.values() if s is not None)
+            found = self._punch_windows[id(schedules)] = (schedules, windows)
+        return found[1]
 
     def punches_of(self, nip: str) -> list[Punch]:
         found = list(self.punches.get(nip, ()))
@@ -473,7 +484,6 @@ def _day_inputs(inputs: Inputs, nip: str, first: date, last: date) -> tuple[list
     employee = inputs.employees[nip]
     lo, hi = max(first, employee.active_from), min(last, employee.active_to or last)
     schedules = inputs.schedules(nip, [d for d, _ in _span(lo - timedelta(days=1), hi + timedelta(days=1))])
-    known = [s for s in schedules.values() if s is not None]
     punches = inputs.punches_of(nip)
     for correction_id, day in inputs.broken_days.get(nip, ()):
         s = schedules.get(day)
@@ -482,7 +492,7 @@ def _day_inputs(inputs: Inputs, nip: str, first: date, last: date) -> tuple[list
                 Punch(f"correction:{correction_id}:in", s.starts_at),
                 Punch(f"correction:{correction_id}:out", s.ends_at),
             ]
-    by_day = attribute_punches(punches, known)
+    by_day = attribute_punches(punches, inputs.punch_windows(schedules))
     absences = inputs.absences.get(nip, [])
     activities = inputs.activities.get(nip, [])
     out: list[_DayInputs] = []

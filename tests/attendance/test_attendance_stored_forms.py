@@ -1,7 +1,9 @@
-"""The recompute's fast stored forms equal the generic ones: ``day_result`` written out field by field equals
-the dataclass walk (``jsonable``); and ``day_digest``, the inputs hash that lets a recompute skip a day, changes
+"""The recompute's fast forms equal the generic ones: a day built field by field into its ``__dict__`` equals one
+built by the dataclass ``__init__``; ``day_result`` written out field by field equals the dataclass walk
+(``jsonable``); and ``day_digest``, the inputs hash that lets a recompute skip a day, changes
 with every input the engine reads and with nothing else."""
 
+import dataclasses
 from datetime import date
 from typing import Any
 
@@ -68,6 +70,12 @@ def test_fast_stored_forms_equal_the_generic_ones(
     evaluated = evaluate_day(
         NIP, schedule, policy, attributed, holiday=holiday, absences=absences, activities=activities
     )
+    # Built without __init__: the same fields, nothing more, equal (and hashing equal) to the __init__-built day.
+    names = [f.name for f in dataclasses.fields(AttendanceDay)]
+    assert list(vars(evaluated)) == names
+    rebuilt = AttendanceDay(**{name: getattr(evaluated, name) for name in names})
+    assert rebuilt == evaluated
+    assert hash(rebuilt) == hash(evaluated)
     assert day_result(evaluated) == _generic(evaluated)
     assert day_result(evaluated, jsonable(schedule)) == _generic(evaluated)
     # Stored as orjson text, read back as the same JSON value.
