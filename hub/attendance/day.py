@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
@@ -38,6 +38,14 @@ class Punch:
     @property
     def usable(self) -> bool:
         return self.matched and not self.flags
+
+
+def stored_punch(key: str, local_time: datetime, status: int, flags: tuple[str, ...]) -> Punch:
+    """A matched punch as the store holds it, built into its ``__dict__`` at once (a recompute builds two million;
+    a test holds it equal to one built by ``__init__``)."""
+    punch = _new(Punch)
+    punch.__dict__.update(key=key, local_time=local_time, status=status, flags=flags, matched=True)
+    return punch
 
 
 class DayStatus(StrEnum):
@@ -84,6 +92,9 @@ class DayDeduction:
     rule: str
 
 
+_ZERO = Decimal(0)
+
+
 @dataclass(frozen=True)
 class AttendanceDay:
     nip: str
@@ -116,7 +127,7 @@ class AttendanceDay:
 
     @property
     def percent(self) -> Decimal:
-        return sum((d.percent for d in self.deductions), Decimal(0))
+        return sum((d.percent for d in self.deductions), Decimal(0)) if self.deductions else _ZERO
 
     @property
     def code(self) -> str | None:
@@ -146,10 +157,15 @@ class PunchWindows:
         self._nearby: dict[date, list[tuple[DaySchedule, datetime, datetime]]] = {}
 
     def near(self, on: date) -> list[tuple[DaySchedule, datetime, datetime]]:
-        """The windows that may hold a punch made on ``on`` (the day's own, the day before's and after's)."""
+        """The windows that reach into the calendar date ``on`` (of the day itself, the day before and after)."""
         found = self._nearby.get(on)
         if found is None:
-            found = self._nearby[on] = [w for shift in _NEARBY if (w := self._windows.get(on + shift)) is not None]
+            midnight = datetime.combine(on, time())
+            found = self._nearby[on] = [
+                w
+                for shift in _NEARBY
+                if (w := self._windows.get(on + shift)) is not None and w[1] < midnight + _DAY and w[2] >= midnight
+            ]
         return found
 
 
@@ -164,13 +180,13 @@ def attribute_punches(
     days: dict[date, list[Punch]] = {}
     for punch in sorted(punches, key=_time_and_key):
         moment = punch.local_time
-        holding = [s for s, opens, closes in windows.near(moment.date()) if opens <= moment <= closes]
-        if not holding:
-            target = moment.date()
-        elif len(holding) == 1:
-            target = holding[0].day
+        on = moment.date()
+        candidates = windows.near(on)
+        if len(candidates) == 1:  # most dates: one window reaches into them
+            schedule, opens, closes = candidates[0]
+            target = schedule.day if opens <= moment <= closes else on
         else:
-            target = min(holding, key=lambda s: _distance(s, moment)).day
+            target = _holder(candidates, moment, on)
         found = days.get(target)
         if found is None:
             days[target] = [punch]
@@ -179,11 +195,21 @@ def attribute_punches(
     return {day: tuple(found) for day, found in days.items()}
 
 
+def _holder(candidates: list[tuple[DaySchedule, datetime, datetime]], moment: datetime, on: date) -> date:
+    holding = [s for s, opens, closes in candidates if opens <= moment <= closes]
+    if not holding:
+        return on
+    if len(holding) == 1:
+        return holding[0].day
+    return min(holding, key=lambda s: _distance(s, moment)).day
+
+
 def _time_and_key(punch: Punch) -> tuple[datetime, str]:
     return punch.local_time, punch.key
 
 
 _NEARBY = (timedelta(days=-1), timedelta(0), timedelta(days=1))
+_DAY = timedelta(days=1)
 
 
 class _Pairing(NamedTuple):  # internal, built per day: a tuple is the cheapest immutable record

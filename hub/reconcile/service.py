@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from hub.attendance.absence import Absence, AbsenceKind, ApprovalStatus
 from hub.attendance.activity import Activity, ActivityStatus
 from hub.attendance.calendar import Holiday, HolidayCalendar, HolidayKind
-from hub.attendance.day import AttendanceDay, Punch, PunchWindows, attribute_punches, evaluate_day
+from hub.attendance.day import AttendanceDay, Punch, PunchWindows, attribute_punches, evaluate_day, stored_punch
 from hub.attendance.policy import Policy, policy_in_force
 from hub.attendance.recap import MonthlyRecap, monthly_recap
 from hub.attendance.schedule import (
@@ -229,7 +229,7 @@ class Inputs:
         found = list(self.punches.get(nip, ()))
         for key, local_time, status, flags in self.punch_rows.get(nip, ()):
             moment = local_time if isinstance(local_time, datetime) else datetime.fromisoformat(local_time)
-            found.append(Punch(key, moment, status, tuple(flags.split(",")) if flags else ()))
+            found.append(stored_punch(key, moment, status, tuple(flags.split(",")) if flags else ()))
         return found
 
     def punch_count(self) -> int:
@@ -579,8 +579,10 @@ class Computed:
     punches: int = 0
 
 
-def _text(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat(" ", "microseconds")
+def stored_time(iso: str | None) -> str | None:
+    """The stored text of a naive time (``YYYY-MM-DD HH:MM:SS.ffffff``, as ``isoformat(" ", "microseconds")``)
+    from the result's ISO form, which leaves out zero microseconds: no second formatting of the datetime."""
+    return None if iso is None else f"{iso[:10]} {iso[11:19]}.{iso[20:26] or '000000'}"
 
 
 def _row(nip: str, day: AttendanceDay, result: dict[str, Any], inputs_hash: str) -> tuple[Any, ...]:
@@ -588,8 +590,8 @@ def _row(nip: str, day: AttendanceDay, result: dict[str, Any], inputs_hash: str)
         nip,
         result["day"],
         result["status"],
-        _text(day.check_in),
-        _text(day.check_out),
+        stored_time(result["check_in"]),
+        stored_time(result["check_out"]),
         day.minutes_late,
         day.minutes_early,
         result["code"],

@@ -4,7 +4,7 @@ built by the dataclass ``__init__``; ``day_result`` written out field by field e
 with every input the engine reads and with nothing else."""
 
 import dataclasses
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -12,9 +12,10 @@ import pytest
 
 from hub.attendance.absence import Absence, AbsenceKind, ApprovalStatus
 from hub.attendance.calendar import Holiday, HolidayKind
-from hub.attendance.day import AttendanceDay, Punch, attribute_punches, evaluate_day
+from hub.attendance.day import AttendanceDay, Punch, attribute_punches, evaluate_day, stored_punch
 from hub.attendance.policy import Policy, parse_policy
 from hub.reconcile.documents import day_digest, day_result, digest, jsonable
+from hub.reconcile.service import stored_time
 from tests.attendance.attendance_builders import (
     MONDAY,
     NIP,
@@ -114,3 +115,21 @@ def test_the_inputs_hash_changes_with_every_input_the_engine_reads() -> None:
 
 def test_a_schedule_digest_is_the_digest_of_its_value() -> None:
     assert digest(office_day(MONDAY)) == digest(office_day(MONDAY)) != digest(office_day(TUESDAY))
+
+
+def test_a_stored_punch_equals_one_built_by_init() -> None:
+    moment = datetime(2026, 11, 2, 7, 25, 3)
+    for flags in ((), ("clock_reset", "future")):
+        built = stored_punch("T1:7:1", moment, 1, flags)
+        assert built == Punch("T1:7:1", moment, 1, flags)
+        assert hash(built) == hash(Punch("T1:7:1", moment, 1, flags, matched=True))
+        assert list(vars(built)) == [f.name for f in dataclasses.fields(Punch)]
+
+
+@pytest.mark.parametrize(
+    "moment", [datetime(2026, 11, 2, 7, 25, 3), datetime(2026, 11, 2, 7, 25, 3, 120), datetime(2026, 11, 2)]
+)
+def test_the_stored_time_text_is_the_one_the_store_writes(moment: datetime) -> None:
+    # The recompute derives it from the result's ISO form, which leaves out zero microseconds.
+    assert stored_time(moment.isoformat()) == moment.isoformat(" ", "microseconds")
+    assert stored_time(None) is None
