@@ -136,6 +136,7 @@ _DAILY_ROWS = (
     "SELECT '{kind}:' || c.nip || ':' || {day} || ':v' || c.version, '{kind}', c.nip || ':' || {day}, c.version, "
     "c.nip, {unit}, {month}, c.day, '{pending}', 0, {stamp}, {stamp} FROM {changed} ORDER BY c.position"
 )
+_COPIED_COLUMNS = _DAILY_COLUMNS.split(", ")[:-2]  # created_at and next_attempt_at: the default, now()
 SQLITE_DAILY = f"INSERT INTO feed_records ({_DAILY_COLUMNS}) " + _DAILY_ROWS.format(
     kind=DAILY,
     pending=FeedStatus.PENDING.value,
@@ -212,19 +213,19 @@ async def enqueue_written(session: AsyncSession, rows: Sequence[tuple[str, str, 
 async def copy_first_versions(session: AsyncSession, raw: Any, rows: Sequence[tuple[str, str]]) -> int:
     """PostgreSQL: queue version 1 of the daily records of the new days ``rows`` (NIP, YYYY-MM-DD) by COPY on
     ``raw`` (the session's asyncpg connection, in its transaction), then refresh closed months as
-    ``enqueue_written`` does. A first version supersedes nothing; the rows are ``_DAILY_ROWS``' rows."""
+    ``enqueue_written`` does. A first version supersedes nothing; the rows are ``_DAILY_ROWS``' rows, their
+    ``created_at`` and ``next_attempt_at`` left to the columns' default, ``now()`` (migration 0009)."""
     if not rows:
         return 0
-    now = datetime.now(UTC)
     units = await unit_codes(session, {nip for nip, _ in rows})
     pending = FeedStatus.PENDING.value
     records = [
         (idempotency_key(DAILY, key, 1), DAILY, key, 1, nip, units.get(nip, "-"), day[:7], date.fromisoformat(day),
-         pending, 0, now, now)
+         pending, 0)
         for nip, day in rows
         for key in (f"{nip}:{day}",)
     ]  # fmt: skip
-    await raw.copy_records_to_table("feed_records", records=records, columns=_DAILY_COLUMNS.split(", "))
+    await raw.copy_records_to_table("feed_records", records=records, columns=_COPIED_COLUMNS)
     await refresh_touched(session, [(nip, day, 1) for nip, day in rows])
     return len(rows)
 

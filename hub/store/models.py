@@ -380,6 +380,7 @@ class AttendanceDayRow(Base):
     result: Mapped[dict[str, Any]] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer)
     inputs_hash: Mapped[str] = mapped_column(String(64))
+    # On PostgreSQL it defaults to now() (migration 0009): recompute's COPY leaves it out.
     computed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -466,6 +467,7 @@ class FeedRecord(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str | None] = mapped_column(String(16), doc="The receiver's word: stored, duplicate, stale")
+    # Both default to now() on PostgreSQL (migration 0009): recompute's COPY of first versions leaves them out.
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

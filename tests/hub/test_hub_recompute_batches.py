@@ -1,7 +1,7 @@
 """Recompute in batches: worker processes give the same days as the sequential path, a day whose inputs did not
 change is not rewritten, and new inputs with the same result only refresh the stored hash."""
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, select
@@ -107,3 +107,19 @@ async def test_a_day_stored_meanwhile_by_another_process_is_stored_once(engine: 
     async with session_factory(engine)() as db:
         keys = (await db.execute(select(FeedRecord.idempotency_key))).scalars().all()
     assert len(keys) == len(set(keys)) == 15  # 14 first versions and Siti's Thursday v2
+
+
+async def test_stored_days_and_queued_records_carry_the_time_they_were_stored(engine: AsyncEngine) -> None:
+    # PostgreSQL's COPY leaves these stamps to the columns' default, now() (migration 0009); SQLite writes them.
+    await seeded(engine)
+    await deliver(engine, WEEK)
+    before = datetime.now(UTC) - timedelta(seconds=1)  # the server's clock is this machine's
+    async with session_factory(engine)() as db:
+        await recompute_range(db, MON, SUN)
+    after = datetime.now(UTC) + timedelta(seconds=1)
+    async with session_factory(engine)() as db:
+        computed = (await db.execute(select(AttendanceDayRow.computed_at))).scalars().all()
+        queued = (await db.execute(select(FeedRecord.created_at, FeedRecord.next_attempt_at))).all()
+    assert len(computed) == len(queued) == 14
+    assert all(before <= stamp <= after for stamp in computed)
+    assert all(before <= created == due <= after for created, due in queued)
