@@ -39,14 +39,21 @@ class DailyAttendance(_Record):
     zone: str
     check_in: time | None = None
     check_out: time | None = None
+    check_out_day: date | None = Field(
+        default=None, description="The check-out's date: the day after `day` when an overnight shift ends then"
+    )
     minutes_late: int = Field(ge=0)
     minutes_early: int = Field(ge=0)
     late_code: str | None = Field(default=None, description="TL1-TL4 or a clock-window tier")
     early_code: str | None = Field(default=None, description="PSW1-PSW4")
     absence_code: str | None = Field(default=None, description="TK, CT, S, DL, I, TB, ... or null when present")
     deduction_percent: Decimal = Field(ge=0, le=100)
-    source_device: str | None = Field(default=None, description="Serial of the terminal of the check-in")
-    verification: str | None = Field(default=None, description="fingerprint, face, card, password")
+    source_device: str | None = Field(
+        default=None, description="Serial of the terminal of the check-in; null without one (or from a correction)"
+    )
+    verification: str | None = Field(
+        default=None, description="How the check-in was verified: fingerprint, face, card, password or other"
+    )
 
     @model_validator(mode="after")
     def _key_matches(self) -> "DailyAttendance":

@@ -21,9 +21,19 @@ from pydantic import BaseModel
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.feed.records import DAILY, OPEN, FeedStatus, daily_fields, idempotency_key, wire_payload
+from hub.feed.records import (
+    DAILY,
+    OPEN,
+    FeedStatus,
+    daily_fields,
+    idempotency_key,
+    verification_name,
+    wire_payload,
+)
 from hub.registry import audit
-from hub.store.models import AttendanceDayRow, Employee, FeedRecord, MonthRecapRow, Unit
+from hub.registry.service import enrollment_matches
+from hub.store.models import AttendanceDayRow, Employee, Enrollment, FeedRecord, MonthRecapRow, Unit
+from hub.store.models import Punch as PunchRow
 
 FEED_TABLE = FeedRecord.metadata.tables["feed_records"]
 IN_LIST = 500  # keys per IN list: well inside SQLite's parameter limit
@@ -316,6 +326,7 @@ async def daily_payloads(session: AsyncSession, records: Sequence[Any]) -> dict[
         .all()
     }
     units = await unit_codes(session, nips)
+    sources = await check_in_sources(session, {(d.nip, d.check_in) for d in stored.values() if d.check_in})
     built: dict[int, Built] = {}
     for r in records:
         day = stored.get((r.nip, r.day))
@@ -323,9 +334,35 @@ async def daily_payloads(session: AsyncSession, records: Sequence[Any]) -> dict[
             found = "gone" if day is None else f"at version {day.version}"
             built[r.id] = Built(None, f"the day is {found}: a newer record carries it", superseded=True)
             continue
-        payload, problem = wire_payload(DAILY, daily_fields(day, units.get(r.nip, "-"), r.created_at))
+        source = sources.get((day.nip, day.check_in)) if day.check_in else None
+        payload, problem = wire_payload(DAILY, daily_fields(day, units.get(r.nip, "-"), r.created_at, source))
         built[r.id] = Built(payload, problem)
     return built
+
+
+async def check_in_sources(
+    session: AsyncSession, check_ins: set[tuple[str, datetime]]
+) -> dict[tuple[str, datetime], tuple[str, str | None]]:
+    """The terminal serial and verification of the punch behind each (NIP, check-in time): the employee's punch
+    at that second through their enrollment (the first by key, as the engine pairs). A check-in an operator's
+    correction supplied has no punch, and no entry."""
+    if not check_ins:
+        return {}
+    nips = sorted({nip for nip, _ in check_ins})
+    dates = sorted({moment.date() for _, moment in check_ins})
+    found: dict[tuple[str, datetime], tuple[str, str | None]] = {}
+    for chunk in _chunks(nips):
+        query = (
+            select(Enrollment.nip, PunchRow.local_time, PunchRow.terminal_sn, PunchRow.verify, PunchRow.punch)
+            .join(Enrollment, enrollment_matches(PunchRow.terminal_sn, PunchRow.pin, PunchRow.local_date))
+            .where(Enrollment.nip.in_(chunk), PunchRow.local_date.in_(dates))
+            .order_by(PunchRow.key)
+        )
+        for nip, local_time, terminal_sn, verify, punch in (await session.execute(query)).all():
+            key = (nip, local_time)
+            if key in check_ins and key not in found:
+                found[key] = (terminal_sn, verification_name(verify if verify is not None else punch))
+    return found
 
 
 class Retried(BaseModel):

@@ -42,8 +42,19 @@ def _time(value: datetime | None) -> time | None:
     return None if value is None else value.time()
 
 
-def daily_fields(row: AttendanceDayRow, unit_code: str, produced_at: datetime) -> dict[str, Any]:
-    """The daily record of a stored day, as the fields of ``DailyAttendance`` (not yet validated)."""
+# The terminals' verification codes (the punch's ``verify``, else its ``punch`` field, as pyzk reads them).
+VERIFICATIONS = {0: "password", 1: "fingerprint", 2: "card", 4: "card", 15: "face"}
+
+
+def verification_name(code: int | None) -> str | None:
+    return None if code is None else VERIFICATIONS.get(code, "other")
+
+
+def daily_fields(
+    row: AttendanceDayRow, unit_code: str, produced_at: datetime, source: tuple[str, str | None] | None = None
+) -> dict[str, Any]:
+    """The daily record of a stored day, as the fields of ``DailyAttendance`` (not yet validated); ``source`` is
+    the terminal serial and verification of the check-in's punch, when there is one."""
     result = row.result
     return {
         "key": f"{row.nip}:{row.day.isoformat()}",
@@ -56,12 +67,15 @@ def daily_fields(row: AttendanceDayRow, unit_code: str, produced_at: datetime) -
         "zone": result.get("schedule", {}).get("zone", "UTC"),
         "check_in": _time(row.check_in),
         "check_out": _time(row.check_out),
+        "check_out_day": None if row.check_out is None else row.check_out.date(),
         "minutes_late": row.minutes_late,
         "minutes_early": row.minutes_early,
         "late_code": result.get("late_code"),
         "early_code": result.get("early_code"),
         "absence_code": "TK" if row.status == "tk" else result.get("absence_code"),
         "deduction_percent": row.deduction_percent,
+        "source_device": source[0] if source else None,
+        "verification": source[1] if source else None,
     }
 
 

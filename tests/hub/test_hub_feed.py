@@ -3,7 +3,8 @@ transaction, delivery, an outage (503) and a slow receiver (timeout) followed by
 delivered once, a correction re-sent as a new version, month closing, invalid records, and the lease."""
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
 import pytest
 from pydantic import SecretStr
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.feed import outbox
 from hub.feed.dispatcher import LEASE, Dispatcher, SendReport, backoff, feed_status
 from hub.feed.months import close_month
+from hub.feed.records import daily_fields
 from hub.reconcile.corrections import MissingPunch, create_correction
 from hub.reconcile.service import recompute_range
 from hub.registry.errors import Conflict
@@ -159,6 +161,18 @@ async def test_normal_delivery_sends_every_record_once(engine: AsyncEngine, rece
     assert held[f"{BUDI}:2026-11-03"] == (1, "present")
     assert held[f"{BUDI}:2026-11-04"] == (1, "tk")
     assert held[f"{SITI}:2026-11-07"] == (1, "off")
+    # Where the check-in came from, and the check-out's date (the day itself outside overnight shifts).
+    tuesday = receiver.state.records[f"{BUDI}:2026-11-03"]
+    assert isinstance(tuesday, DailyAttendance)
+    assert (tuesday.source_device, tuesday.verification) == ("T1", "fingerprint")
+    assert (tuesday.check_in, tuesday.check_out, tuesday.check_out_day) == (
+        time(7, 45, 30),
+        time(16, 0),
+        date(2026, 11, 3),
+    )
+    absent = receiver.state.records[f"{BUDI}:2026-11-04"]
+    assert isinstance(absent, DailyAttendance)
+    assert (absent.check_out_day, absent.source_device, absent.verification) == (None, None, None)
     assert (await dispatcher.send_once()).batches == 0  # nothing left
     assert await current_holder(engine, LEASE) is None  # released after the round
 
@@ -251,6 +265,9 @@ async def test_a_correction_is_re_sent_as_a_new_version(engine: AsyncEngine, rec
     report = await _drain(dispatcher)
     assert report.sent == 1
     assert _held(receiver)[f"{BUDI}:2026-11-04"] == (3, "present")
+    corrected = receiver.state.records[f"{BUDI}:2026-11-04"]
+    assert isinstance(corrected, DailyAttendance)
+    assert (corrected.source_device, corrected.verification) == (None, None)  # no terminal saw this check-in
     assert receiver.state.stored_versions == DAYS_IN_WEEK + 1
     assert receiver.state.duplicates == 0
 
@@ -512,3 +529,25 @@ async def test_enqueue_daily_writes_the_rows_record_values_spells_and_supersedes
     assert all(r.payload is None and r.last_error is None and r.outcome is None and r.sent_at is None for r in records)
     assert all(r.created_at == r.next_attempt_at and r.created_at.tzinfo is not None for r in records)
     assert abs(records[-1].created_at - datetime.now(UTC)) < timedelta(minutes=5)
+
+
+def test_an_overnight_check_out_carries_its_own_date() -> None:
+    day = AttendanceDayRow(
+        nip=BUDI,
+        day=date(2026, 11, 2),
+        status="present",
+        check_in=datetime(2026, 11, 2, 22, 0),
+        check_out=datetime(2026, 11, 3, 6, 5),
+        minutes_late=0,
+        minutes_early=0,
+        codes=None,
+        deduction_percent=Decimal(0),
+        policy_id="p",
+        policy_version=1,
+        result={"schedule": {"zone": "Asia/Jakarta"}},
+        version=1,
+    )
+    fields = daily_fields(day, "U1", datetime.now(UTC), ("T9", "face"))
+    record = DailyAttendance.model_validate(fields)
+    assert (record.day, record.check_out, record.check_out_day) == (date(2026, 11, 2), time(6, 5), date(2026, 11, 3))
+    assert (record.source_device, record.verification) == ("T9", "face")
