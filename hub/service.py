@@ -16,9 +16,11 @@ from collections.abc import Generator
 import uvicorn
 from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.api.app import create_app
 from hub.feed.dispatcher import Dispatcher
+from hub.feed.months import resume_interrupted_closes
 from hub.ingest.worker import IngestWorker
 from hub.reconcile.queue import run_pending
 from hub.reconcile.service import RecomputeStats
@@ -102,6 +104,22 @@ async def recompute_loop(database: DatabaseSettings, settings: RecomputeSettings
         stopping.set()
 
 
+CLOSE_CHECK_SECONDS = 60.0  # how often `hub run` looks for month closes a stopped hub left running
+
+
+async def close_resume_loop(engine: AsyncEngine) -> None:
+    """Finish month closes a stopped or killed hub left ``running`` (``hub.feed.months``): at start, and every
+    minute, since a dead holder's lease has to expire first."""
+    while True:
+        try:
+            await resume_interrupted_closes(engine)
+        except (OSError, DBAPIError) as exc:  # the store away for a moment: next time
+            log.warning("resuming interrupted month closes failed: %s", str(exc).splitlines()[0])
+        except Exception:
+            log.exception("resuming interrupted month closes failed")
+        await asyncio.sleep(CLOSE_CHECK_SECONDS)
+
+
 async def serve(settings: HubSettings, *, api: bool, client_id: str, migrate: bool) -> int:
     engine = create_engine(settings.database)
     try:
@@ -147,6 +165,8 @@ async def serve(settings: HubSettings, *, api: bool, client_id: str, migrate: bo
             if api and settings.recompute.automatic
             else None
         )
+        # Not among ``tasks``: a background loop ending must not stop the hub.
+        closes = asyncio.create_task(close_resume_loop(engine), name="month-closes") if api else None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop)
@@ -155,6 +175,9 @@ async def serve(settings: HubSettings, *, api: bool, client_id: str, migrate: bo
         if recompute is not None:
             recompute.cancel()  # a pass in progress stops after its batch and releases the lease
             await asyncio.gather(recompute, return_exceptions=True)
+        if closes is not None:
+            closes.cancel()  # a close in progress stops between batches; the next hub resumes it
+            await asyncio.gather(closes, return_exceptions=True)
         await asyncio.gather(*tasks, return_exceptions=True)
         for task in done:
             if task.exception() is not None:

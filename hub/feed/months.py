@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hub.attendance.recap import MonthlyRecap
 from hub.feed.outbox import add_records, record_values, unit_codes
@@ -27,6 +27,8 @@ from hub.reconcile.recaps import month_bounds, month_recaps, parse_month
 from hub.reconcile.service import CHUNK, employees_in
 from hub.registry import audit
 from hub.registry.errors import Conflict, RegistryError
+from hub.store.db import session_factory
+from hub.store.lease import held, holder_name
 from hub.store.models import MonthClose, MonthRecapRow
 
 log = logging.getLogger(__name__)
@@ -203,13 +205,56 @@ async def close_month(
     return await run_close(session, run.id, progress)
 
 
+RUN_LEASE_SECONDS = 60.0  # renewed every 20 s while a close runs; a run whose holder died is resumed after it
+
+
+def run_lease(run_id: int) -> str:
+    return f"month-close:{run_id}"
+
+
 async def run_close_in_background(sessions: async_sessionmaker[AsyncSession], run_id: int) -> None:
-    """``run_close`` after the API answered; a failure is kept on the run (status failed, error)."""
+    """``run_close`` after the API answered, under the run's lease (so that ``resume_interrupted_closes`` in
+    another hub process leaves it alone); a failure is kept on the run (status failed, error)."""
     async with sessions() as session:
-        try:
-            await run_close(session, run_id)
-        except Exception:
-            log.exception("closing the month (run %d) failed", run_id)
+        engine = session.bind
+        assert isinstance(engine, AsyncEngine)
+        async with held(engine, run_lease(run_id), holder_name("month close"), RUN_LEASE_SECONDS) as mine:
+            if not mine:
+                return  # another hub process took it up first
+            try:
+                await run_close(session, run_id)
+            except Exception:
+                log.exception("closing the month (run %d) failed", run_id)
+
+
+async def resume_interrupted_closes(engine: AsyncEngine) -> list[int]:
+    """Finish each close left ``running`` by a hub that stopped (or died) during it, under the run's lease: a
+    run still going in a live process holds its lease and is left alone. Closing is idempotent, so the resumed
+    run snapshots every employee again; its counts are its own pass's (recaps queued before the interruption
+    count as unchanged). Returns the runs finished here."""
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        running = (await session.execute(select(MonthClose.id).where(MonthClose.status == "running"))).scalars()
+        run_ids = list(running.all())
+    finished: list[int] = []
+    for run_id in run_ids:
+        async with held(engine, run_lease(run_id), holder_name("month close"), RUN_LEASE_SECONDS) as mine:
+            if not mine:
+                continue
+            async with sessions() as session:
+                run = await session.get(MonthClose, run_id)
+                if run is None or run.status != "running":
+                    continue  # finished between the two reads
+                log.info("resuming the close of %s (run %d) left running by a stopped hub", run.month, run_id)
+                run.enqueued = run.unchanged = run.skipped = 0
+                await session.commit()
+                try:
+                    await run_close(session, run_id)
+                except Exception:
+                    log.exception("closing the month (run %d) failed", run_id)
+                    continue
+            finished.append(run_id)
+    return finished
 
 
 async def list_closes(session: AsyncSession, month: str | None, limit: int, offset: int) -> list[MonthCloseOut]:

@@ -13,15 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.feed import outbox
 from hub.feed.dispatcher import LEASE, Dispatcher, SendReport, backoff, feed_status
-from hub.feed.months import close_month
+from hub.feed.months import begin_close, close_month, resume_interrupted_closes, run_lease
 from hub.feed.records import daily_fields
 from hub.reconcile.corrections import MissingPunch, create_correction
 from hub.reconcile.service import recompute_range
 from hub.registry.errors import Conflict
 from hub.settings import EkinerjaSettings
+from hub.store import lease
 from hub.store.db import session_factory
 from hub.store.lease import LeaseHandle, current_holder
-from hub.store.models import AttendanceDayRow, FeedRecord, Lease
+from hub.store.models import AttendanceDayRow, FeedRecord, Lease, MonthClose
 from presensi.ekinerja import DailyAttendance, MonthlyRecap
 from simulators.ekinerja.receiver import ReceiverMode, ReceiverServer
 from tests.hub.attendance_kit import BUDI, SITI, deliver, seeded
@@ -551,3 +552,30 @@ def test_an_overnight_check_out_carries_its_own_date() -> None:
     record = DailyAttendance.model_validate(fields)
     assert (record.day, record.check_out, record.check_out_day) == (date(2026, 11, 2), time(6, 5), date(2026, 11, 3))
     assert (record.source_device, record.verification) == ("T9", "face")
+
+
+async def test_a_close_left_running_by_a_stopped_hub_is_finished_by_the_next_one(engine: AsyncEngine) -> None:
+    await _week(engine)
+    async with session_factory(engine)() as db:
+        await recompute_range(db, date(2026, 11, 1), date(2026, 11, 30))
+        # The API recorded the run and answered; the hub stopped before the background work began.
+        run = await begin_close(db, "2026-11", "token:admin", today=date(2026, 12, 1))
+
+    async def status() -> tuple[str, int]:
+        async with session_factory(engine)() as db:
+            found = await db.get(MonthClose, run.id)
+            assert found is not None
+            monthly = await db.scalar(select(func.count()).where(FeedRecord.kind == "monthly"))
+            return found.status, int(monthly or 0)
+
+    # A run still going in a live hub holds its lease: left alone.
+    other = "other-host:4242:month close"
+    assert await lease.acquire(engine, run_lease(run.id), other, 60)
+    assert await resume_interrupted_closes(engine) == []
+    assert await status() == ("running", 0)
+    await lease.release(engine, run_lease(run.id), other)
+
+    assert await resume_interrupted_closes(engine) == [run.id]
+    assert await status() == ("done", 2)
+    assert await current_holder(engine, run_lease(run.id)) is None
+    assert await resume_interrupted_closes(engine) == []  # nothing left running
