@@ -10,6 +10,8 @@ employee, so 50,000 employees are about 2.2 million punches.
 Then ``recompute_range`` runs over the month twice in a fresh process each: the first run computes every day
 (all inserts), the second finds nothing changed (every day skipped by its inputs hash). Reported: cumulative
 seconds at each 10,000 employees, days/s, and peak RSS of the recompute process and of its worker processes.
+On PostgreSQL the generated tables are vacuumed and analysed before timing, as autovacuum would have done to a
+month of ingested punches.
 
 Command: ``python -m bench.run recompute [--employees N] [--stores sqlite,postgres]`` (PostgreSQL needs
 PRESENSI_TEST_POSTGRES_URL or postgresql://postgres@127.0.0.1:5432/test; left out with a note when unreachable).
@@ -234,7 +236,10 @@ async def generate_postgres(schema: str, employees: int) -> tuple[int, int]:
             records=[(nip, "CT", a, b, "approved", "SK cuti", ACTOR, now, now) for nip, a, b in cuti],
             columns=ABSENCE_COLUMNS.split(", "),
         )
-        await connection.execute("ANALYZE")
+        # What autovacuum does to a month of ingested punches long before month end (this machine's server runs
+        # with autovacuum off): statistics, and hint bits set, so that the timed recompute is not the first
+        # reader of two million freshly copied rows (it would write every page back: 60.6 s instead of ~52 s).
+        await connection.execute("VACUUM (ANALYZE) employees, enrollments, punches, absences")
     finally:
         await connection.close()
     return len(rows), len(cuti)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.reconcile.recaps import month_bounds, month_recaps, parse_month
@@ -60,10 +60,40 @@ async def _employees(session: AsyncSession, unit_code: str | None) -> list[tuple
     return [(r.nip, r.name, r.code) for r in (await session.execute(query.order_by(Employee.nip))).all()]
 
 
-async def days_table(session: AsyncSession, month: str, unit_code: str | None = None) -> Table:
+XLSX_MAX_ROWS = 1_048_575  # an XLSX sheet holds 1,048,576 rows, the header included
+STREAM_ROWS = 5_000  # rows fetched and written at a time: a whole organisation's month is 1.5 million days
+
+
+class TooLarge(RegistryError):
+    code = "too_large"
+    status = 413
+
+
+async def days_query(session: AsyncSession, month: str, unit_code: str | None = None) -> Select[Any]:
+    """The days export's query (its columns are ``DAY_COLUMNS``), checked: a bad month or an unknown unit is
+    refused here, before a streamed answer has begun. Only the columns it shows are read, the tier and absence
+    codes out of the stored result by the store's JSON functions (no result document is parsed here)."""
     first, last = month_bounds(*_month(month))
+    result = AttendanceDayRow.result
     query = (
-        select(AttendanceDayRow, Employee.name, Unit.code)
+        select(
+            AttendanceDayRow.nip,
+            Employee.name,
+            Unit.code,
+            AttendanceDayRow.day,
+            AttendanceDayRow.status,
+            AttendanceDayRow.check_in,
+            AttendanceDayRow.check_out,
+            AttendanceDayRow.minutes_late,
+            AttendanceDayRow.minutes_early,
+            result["late_code"].as_string(),
+            result["early_code"].as_string(),
+            result["absence_code"].as_string(),
+            AttendanceDayRow.codes,
+            AttendanceDayRow.deduction_percent,
+            AttendanceDayRow.version,
+            AttendanceDayRow.computed_at,
+        )
         .join(Employee, Employee.nip == AttendanceDayRow.nip)
         .join(Unit, Unit.id == Employee.unit_id)
         .where(AttendanceDayRow.day.between(first, last))
@@ -71,30 +101,38 @@ async def days_table(session: AsyncSession, month: str, unit_code: str | None = 
     )
     if unit_code is not None:
         query = query.where(Employee.unit_id.in_(await subtree_ids(session, unit_code)))
-    rows: list[tuple[Cell, ...]] = []
-    for day, name, unit in (await session.execute(query)).all():
-        result = day.result
-        rows.append(
-            (
-                day.nip,
-                name,
-                unit,
-                day.day,
-                day.status,
-                day.check_in,
-                day.check_out,
-                day.minutes_late,
-                day.minutes_early,
-                result.get("late_code"),
-                result.get("early_code"),
-                result.get("absence_code"),
-                day.codes,
-                day.deduction_percent,
-                day.version,
-                day.computed_at,
-            )
-        )
+    return query
+
+
+async def day_rows(session: AsyncSession, query: Select[Any]) -> AsyncIterator[Sequence[tuple[Cell, ...]]]:
+    """The rows of ``days_query``, ``STREAM_ROWS`` at a time (a server-side cursor on PostgreSQL)."""
+    stream = await session.stream(query.execution_options(yield_per=STREAM_ROWS))
+    async for part in stream.partitions():
+        yield [tuple(row) for row in part]
+
+
+async def days_table(session: AsyncSession, month: str, unit_code: str | None = None) -> Table:
+    """The days export as one table in memory (XLSX, and callers that want the rows); CSV is streamed."""
+    query = await days_query(session, month, unit_code)
+    rows = [row async for part in day_rows(session, query) for row in part]
     return Table(f"days {month}", DAY_COLUMNS, rows)
+
+
+async def days_count(session: AsyncSession, query: Select[Any]) -> int:
+    return int(await session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+
+
+async def days_csv(session: AsyncSession, query: Select[Any]) -> AsyncIterator[bytes]:
+    """The days export as CSV, written as it is read: memory stays at ``STREAM_ROWS`` rows whatever the month."""
+    yield csv_lines([DAY_COLUMNS]).encode("utf-8-sig")  # the BOM: Excel reads UTF-8 then
+    async for part in day_rows(session, query):
+        yield csv_lines([_text(v) for v in row] for row in part).encode()
+
+
+def csv_lines(rows: Iterable[Sequence[Any]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue()
 
 
 async def recaps_table(session: AsyncSession, month: str, unit_code: str | None = None) -> Table:
@@ -159,12 +197,7 @@ def _text(value: Cell) -> str:
 
 
 def to_csv(table: Table) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(table.columns)
-    for row in table.rows:
-        writer.writerow([_text(v) for v in row])
-    return out.getvalue()
+    return csv_lines([table.columns, *([_text(v) for v in row] for row in table.rows)])
 
 
 def _cell(value: Cell) -> Any:
@@ -175,7 +208,13 @@ def _cell(value: Cell) -> Any:
     return _safe(value)
 
 
+def check_xlsx(rows: int) -> None:
+    if rows > XLSX_MAX_ROWS:
+        raise TooLarge(f"{rows:,} rows: more than an XLSX sheet holds ({XLSX_MAX_ROWS:,}); export CSV, or one unit")
+
+
 def to_xlsx(table: Table) -> bytes:
+    check_xlsx(len(table.rows))
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title=table.title[:31])
     sheet.append(list(table.columns))

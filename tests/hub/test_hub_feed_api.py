@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.access import Role
 from hub.api.app import create_app
+from hub.feed import exports
 from hub.reconcile.service import recompute_range
 from hub.store.db import session_factory
 from hub.store.models import AuditEntry, FeedRecord
@@ -184,6 +185,32 @@ async def test_exports_in_csv_and_xlsx(engine: AsyncEngine, api: Api) -> None:
     assert bad_month.status_code == 422
     assert (await api.call("GET", "/api/v1/exports/days.pdf", Role.VIEWER, params=params)).status_code == 422
     assert (await api.call("GET", "/api/v1/exports/days.csv", None, params=params)).status_code == 401
+
+
+async def test_the_days_csv_is_streamed_in_parts_and_a_sheet_too_large_is_refused(
+    engine: AsyncEngine, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params = {"month": "2026-11", "unit": "BKPSDM"}
+    whole = await api.call("GET", "/api/v1/exports/days.csv", Role.VIEWER, params=params)
+    monkeypatch.setattr(exports, "STREAM_ROWS", 7)  # 60 rows: nine parts, the last short
+    parts = await api.call("GET", "/api/v1/exports/days.csv", Role.VIEWER, params=params)
+    assert parts.status_code == 200
+    assert parts.content == whole.content  # one header, every row once, in (NIP, day) order
+    lines = parts.content.decode("utf-8-sig").splitlines()
+    assert len(lines) == 61
+    assert lines == [lines[0], *sorted(lines[1:])]
+
+    unknown = await api.call("GET", "/api/v1/exports/days.csv", Role.VIEWER, params={**params, "unit": "NOPE"})
+    assert unknown.status_code == 404  # refused before the streamed answer begins
+    assert_error_shape(unknown, "not_found")
+
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 59)
+    refused = await api.call("GET", "/api/v1/exports/days.xlsx", Role.VIEWER, params=params)
+    assert refused.status_code == 413
+    assert_error_shape(refused, "too_large")
+    assert "60 rows: more than an XLSX sheet holds (59); export CSV, or one unit" in refused.json()["error"]["message"]
+    umum = {**params, "unit": "BKPSDM.UMUM"}  # 30 rows fit
+    assert (await api.call("GET", "/api/v1/exports/days.xlsx", Role.VIEWER, params=umum)).status_code == 200
 
 
 async def test_a_formula_in_a_name_is_exported_as_text(engine: AsyncEngine, api: Api) -> None:

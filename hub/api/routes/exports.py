@@ -4,10 +4,11 @@ month: the same data the e-Kinerja feed carries.
 Served twice: under /api/v1/exports for API tokens, and under /dashboard/exports for a signed-in dashboard user (the
 download links of the dashboard's Recaps page; a visitor who is not signed in is sent to the sign-in form)."""
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.api.deps import Db, Reader
@@ -22,14 +23,31 @@ Month = Query(pattern=r"^[1-9]\d{3}-(0[1-9]|1[0-2])$", description="YYYY-MM")  #
 Format = Literal["csv", "xlsx"]
 
 
+def _disposition(name: str, fmt: Format) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
+
+
 def _file(table: exports.Table, name: str, fmt: Format) -> Response:
     body, media_type = exports.render(table, fmt)
-    disposition = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
-    return Response(body, media_type=media_type, headers=disposition)
+    return Response(body, media_type=media_type, headers=_disposition(name, fmt))
 
 
-async def _days(db: AsyncSession, fmt: Format, month: str, unit: str | None) -> Response:
-    return _file(await exports.days_table(db, month, unit), f"days-{month}-{unit or 'all'}", fmt)
+async def _days(request: Request, db: AsyncSession, fmt: Format, month: str, unit: str | None) -> Response:
+    """CSV is streamed as it is read, on its own session (the request's may close before the body is sent);
+    XLSX is built whole, after checking that one sheet can hold it."""
+    name = f"days-{month}-{unit or 'all'}"
+    query = await exports.days_query(db, month, unit)  # a bad month or unit answers 422/404 here
+    if fmt == "xlsx":
+        exports.check_xlsx(await exports.days_count(db, query))
+        return _file(await exports.days_table(db, month, unit), name, fmt)
+    sessions = request.app.state.sessions
+
+    async def body() -> AsyncIterator[bytes]:
+        async with sessions() as session:
+            async for chunk in exports.days_csv(session, query):
+                yield chunk
+
+    return StreamingResponse(body(), media_type="text/csv; charset=utf-8", headers=_disposition(name, fmt))
 
 
 async def _recaps(db: AsyncSession, fmt: Format, month: str, unit: str | None) -> Response:
@@ -37,9 +55,12 @@ async def _recaps(db: AsyncSession, fmt: Format, month: str, unit: str | None) -
 
 
 @router.get("/days.{fmt}")
-async def days(fmt: Format, db: Db, _caller: Reader, month: str = Month, unit: str | None = None) -> Response:
-    """Every stored attendance day of the month, one row per employee and day."""
-    return await _days(db, fmt, month, unit)
+async def days(
+    request: Request, fmt: Format, db: Db, _caller: Reader, month: str = Month, unit: str | None = None
+) -> Response:
+    """Every stored attendance day of the month, one row per employee and day (CSV streamed; XLSX up to one
+    sheet's 1,048,575 rows, else 413)."""
+    return await _days(request, db, fmt, month, unit)
 
 
 @router.get("/recaps.{fmt}")
@@ -50,9 +71,9 @@ async def recaps(fmt: Format, db: Db, _caller: Reader, month: str = Month, unit:
 
 @dashboard_router.get("/days.{fmt}")
 async def dashboard_days(
-    fmt: Format, db: Db, _user: DashboardUser, month: str = Month, unit: str | None = None
+    request: Request, fmt: Format, db: Db, _user: DashboardUser, month: str = Month, unit: str | None = None
 ) -> Response:
-    return await _days(db, fmt, month, unit)
+    return await _days(request, db, fmt, month, unit)
 
 
 @dashboard_router.get("/recaps.{fmt}")
