@@ -883,15 +883,8 @@ async def _recompute_in_workers(
     """Hand every batch to a pool of ``workers`` processes; report each as it is committed. This process only
     waits: a batch's rows never cross a process boundary (pickling a month of results cost as much as storing
     it), and no single process serialises the loading and storing of every batch."""
-    context = multiprocessing.get_context("spawn")
-    write_lock = context.Lock()
     loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(
-        workers,
-        mp_context=context,
-        initializer=_worker_start,
-        initargs=(database.model_dump(by_alias=True), write_lock),
-    ) as pool:
+    with worker_pool(database, workers) as pool:
 
         async def run(batch: Sequence[str]) -> tuple[Sequence[str], RecomputeStats]:
             return batch, await loop.run_in_executor(pool, _worker_batch, list(batch), first, last)
@@ -905,6 +898,25 @@ async def _recompute_in_workers(
                 task.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def worker_pool(database: DatabaseSettings, workers: int) -> ProcessPoolExecutor:
+    """Worker processes (spawned, not forked: the caller's event loop and connections stay behind), each with its
+    own engine on ``database`` and event loop (``worker_runtime``), and a lock shared among them for SQLite's
+    writes."""
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=_worker_start,
+        initargs=(database.model_dump(by_alias=True), context.Lock()),
+    )
+
+
+def worker_runtime() -> tuple[asyncio.AbstractEventLoop, AsyncEngine, Any]:
+    """In a ``worker_pool`` process: its event loop, engine and the shared write lock."""
+    assert _worker is not None, "started by _worker_start"
+    return _worker
 
 
 # --- in a worker process: one engine and one event loop for the process's life --------------------------------
@@ -925,8 +937,7 @@ def _worker_start(database: dict[str, Any], write_lock: Any) -> None:
 
 
 def _worker_batch(nips: list[str], first: date, last: date) -> RecomputeStats:
-    assert _worker is not None, "started by _worker_start"
-    loop, engine, write_lock = _worker
+    loop, engine, write_lock = worker_runtime()
     return loop.run_until_complete(_recompute_batch(engine, write_lock, nips, first, last))
 
 

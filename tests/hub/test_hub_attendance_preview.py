@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.access import Role
+from hub.reconcile import preview
+from hub.reconcile.preview import preview_policy
 from hub.reconcile.service import recap_for
 from hub.store.db import session_factory
 from hub.store.models import AttendanceDayRow, AuditEntry, RecomputeQueue
@@ -123,6 +125,27 @@ async def test_preview_shows_the_difference_and_writes_nothing(engine: AsyncEngi
         4_754_379,
         {"PSW2": 1, "TL2": 1, "TL3": 1},
     )
+
+
+async def test_preview_in_worker_processes_equals_the_one_in_a_thread(
+    engine: AsyncEngine, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # More than one batch goes to recompute's worker processes (the API's event loop also serves ingest): with
+    # batches of one employee, Budi and Siti are compared in two processes; the answer is the single batch's.
+    headers = api.headers(Role.ADMIN) | {"Content-Type": "application/yaml"}
+    candidate_id = (await api.client.post("/api/v1/policies", content=CANDIDATE, headers=headers)).json()["id"]
+    async with session_factory(engine)() as db:
+        in_thread = await preview_policy(db, candidate_id, 2026, 11, workers=1)
+    monkeypatch.setattr(preview, "CHUNK", 1)
+    spawned: list[int] = []
+    real_pool = preview.worker_pool
+    monkeypatch.setattr(preview, "worker_pool", lambda db, n: spawned.append(n) or real_pool(db, n))
+    async with session_factory(engine)() as db:
+        in_workers = await preview_policy(db, candidate_id, 2026, 11, workers=2)
+    assert spawned == [2]
+    assert in_workers == in_thread
+    assert [e.nip for e in in_workers.employees] == [BUDI, SITI]
+    assert in_workers.totals.allowance_change == -9_634
 
 
 async def test_preview_refusals(api: Api) -> None:
