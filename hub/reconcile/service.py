@@ -811,7 +811,10 @@ async def recompute(session: AsyncSession, nips: Sequence[str], first: date, las
     if not inputs.policies:
         raise NoPolicy("no active allowance policy: upload and activate one first")
     stored = await stored_versions(session, nips, first, last)
-    computed = compute_batch(inputs, nips, first, last, {k: h for k, (_, h) in stored.items()})
+    # In a thread: a batch is up to a second of CPU, and the caller's event loop may be the API's (which also
+    # serves ingest in `hub run`).
+    known = {k: h for k, (_, h) in stored.items()}
+    computed = await asyncio.to_thread(compute_batch, inputs, nips, first, last, known)
     stats = await store_computed(session, computed, stored, first, last)
     stats.seconds = clock.perf_counter() - started
     return stats
