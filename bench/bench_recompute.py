@@ -320,6 +320,20 @@ class StoreRun:
     first: Timed
     second: Timed
     load: float
+    speed: tuple[float, float] = (0.0, 0.0)  # the reference loop's seconds before and after the runs
+
+
+def reference_seconds() -> float:
+    """A fixed pure-Python workload (best of three): the host's speed at the time, since this VM's fell by half
+    for hours on the same day (lower is faster). Recompute's CPU seconds scale with it."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        found: dict[int, tuple[int, str]] = {}
+        for n in range(400_000):
+            found[n % 1000] = (n * n, f"{n}:{n % 7}")
+        best = min(best, time.process_time() - started)
+    return best
 
 
 def settle(kind: str) -> None:
@@ -345,6 +359,7 @@ def settle(kind: str) -> None:
 def bench_store(kind: str, employees: int) -> StoreRun:
     with Store(kind) as store:
         generated = _in_process(_generate, kind, store.database, store.schema, employees)
+        speed_before = reference_seconds()
         print(f"  {kind}: generated {generated.punches:,} punches in {generated.seconds:.1f} s", flush=True)
         settle(kind)
         first = _in_process(_recompute, store.database)
@@ -352,7 +367,7 @@ def bench_store(kind: str, employees: int) -> StoreRun:
         settle(kind)
         second = _in_process(_recompute, store.database)
         print(f"  {kind}: second recompute {second.seconds:.1f} s ({second.unchanged:,} unchanged)", flush=True)
-        return StoreRun(kind, generated, first, second, os.getloadavg()[0])
+        return StoreRun(kind, generated, first, second, os.getloadavg()[0], (speed_before, reference_seconds()))
 
 
 def _marks(t: Timed) -> str:
@@ -388,6 +403,10 @@ def report(runs: list[StoreRun], employees: int, skipped: list[str], command: st
         lines.append(f"- {r.kind}, first run: {_marks(r.first)}")
         lines.append(f"- {r.kind}, second run: {_marks(r.second)}")
         lines.append(f"- {r.kind}: load average (1 min) after its runs: {r.load:.1f}")
+        lines.append(
+            f"- {r.kind}: host speed, a reference loop of pure Python before / after its runs: "
+            f"{r.speed[0]:.3f} / {r.speed[1]:.3f} s (lower is faster)"
+        )
     lines += [
         "",
         "How it runs: batches of 1,000 employees handed to two worker processes; each worker loads a batch's "
