@@ -2,6 +2,7 @@
 with figures worked out by hand, writing nothing; after activation the recaps are what the preview said."""
 
 from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -12,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.access import Role
 from hub.reconcile import preview
 from hub.reconcile.preview import preview_policy
-from hub.reconcile.service import recap_for
+from hub.reconcile.service import recap_for, worker_pool
+from hub.settings import DatabaseSettings
 from hub.store.db import session_factory
 from hub.store.models import AttendanceDayRow, AuditEntry, RecomputeQueue
 from tests.hub.attendance_kit import BUDI, SITI, deliver, preset_text, seeded
@@ -138,8 +140,12 @@ async def test_preview_in_worker_processes_equals_the_one_in_a_thread(
         in_thread = await preview_policy(db, candidate_id, 2026, 11, workers=1)
     monkeypatch.setattr(preview, "CHUNK", 1)
     spawned: list[int] = []
-    real_pool = preview.worker_pool
-    monkeypatch.setattr(preview, "worker_pool", lambda db, n: spawned.append(n) or real_pool(db, n))
+
+    def counted_pool(database: DatabaseSettings, workers: int) -> ProcessPoolExecutor:
+        spawned.append(workers)
+        return worker_pool(database, workers)
+
+    monkeypatch.setattr(preview, "worker_pool", counted_pool)
     async with session_factory(engine)() as db:
         in_workers = await preview_policy(db, candidate_id, 2026, 11, workers=2)
     assert spawned == [2]
