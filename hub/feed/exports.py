@@ -113,7 +113,10 @@ async def day_rows(session: AsyncSession, query: Select[Any]) -> AsyncIterator[S
 
 async def days_table(session: AsyncSession, month: str, unit_code: str | None = None) -> Table:
     """The days export as one table in memory (XLSX, and callers that want the rows); CSV is streamed."""
-    query = await days_query(session, month, unit_code)
+    return await days_table_of(session, await days_query(session, month, unit_code), month)
+
+
+async def days_table_of(session: AsyncSession, query: Select[Any], month: str) -> Table:
     rows = [row async for part in day_rows(session, query) for row in part]
     return Table(f"days {month}", DAY_COLUMNS, rows)
 

@@ -215,16 +215,9 @@ def run_lease(run_id: int) -> str:
 async def run_close_in_background(sessions: async_sessionmaker[AsyncSession], run_id: int) -> None:
     """``run_close`` after the API answered, under the run's lease (so that ``resume_interrupted_closes`` in
     another hub process leaves it alone); a failure is kept on the run (status failed, error)."""
-    async with sessions() as session:
-        engine = session.bind
-        assert isinstance(engine, AsyncEngine)
-        async with held(engine, run_lease(run_id), holder_name("month close"), RUN_LEASE_SECONDS) as mine:
-            if not mine:
-                return  # another hub process took it up first
-            try:
-                await run_close(session, run_id)
-            except Exception:
-                log.exception("closing the month (run %d) failed", run_id)
+    engine = sessions.kw["bind"]
+    assert isinstance(engine, AsyncEngine)
+    await _close_under_lease(engine, run_id, resuming=False)
 
 
 async def resume_interrupted_closes(engine: AsyncEngine) -> list[int]:
@@ -232,29 +225,32 @@ async def resume_interrupted_closes(engine: AsyncEngine) -> list[int]:
     run still going in a live process holds its lease and is left alone. Closing is idempotent, so the resumed
     run snapshots every employee again; its counts are its own pass's (recaps queued before the interruption
     count as unchanged). Returns the runs finished here."""
-    sessions = session_factory(engine)
-    async with sessions() as session:
+    async with session_factory(engine)() as session:
         running = (await session.execute(select(MonthClose.id).where(MonthClose.status == "running"))).scalars()
         run_ids = list(running.all())
-    finished: list[int] = []
-    for run_id in run_ids:
-        async with held(engine, run_lease(run_id), holder_name("month close"), RUN_LEASE_SECONDS) as mine:
-            if not mine:
-                continue
-            async with sessions() as session:
+    return [run_id for run_id in run_ids if await _close_under_lease(engine, run_id, resuming=True)]
+
+
+async def _close_under_lease(engine: AsyncEngine, run_id: int, *, resuming: bool) -> bool:
+    """``run_close`` while holding the run's lease; False if another process holds it, the run is no longer
+    running (when resuming), or it failed (kept on the run)."""
+    async with held(engine, run_lease(run_id), holder_name("month close"), RUN_LEASE_SECONDS) as mine:
+        if not mine:
+            return False
+        async with session_factory(engine)() as session:
+            if resuming:
                 run = await session.get(MonthClose, run_id)
                 if run is None or run.status != "running":
-                    continue  # finished between the two reads
+                    return False  # finished between the two reads
                 log.info("resuming the close of %s (run %d) left running by a stopped hub", run.month, run_id)
                 run.enqueued = run.unchanged = run.skipped = 0
                 await session.commit()
-                try:
-                    await run_close(session, run_id)
-                except Exception:
-                    log.exception("closing the month (run %d) failed", run_id)
-                    continue
-            finished.append(run_id)
-    return finished
+            try:
+                await run_close(session, run_id)
+            except Exception:
+                log.exception("closing the month (run %d) failed", run_id)
+                return False
+    return True
 
 
 async def list_closes(session: AsyncSession, month: str | None, limit: int, offset: int) -> list[MonthCloseOut]:

@@ -205,9 +205,14 @@ async def _compare_in_workers(
     workers: int,
 ) -> list[list[EmployeePreview]]:
     loop = asyncio.get_running_loop()
-    with worker_pool(database, min(workers, len(batches))) as pool:
+    pool = worker_pool(database, min(workers, len(batches)))
+    try:
         jobs = [loop.run_in_executor(pool, _worker_compare, batch, first, last, candidate) for batch in batches]
         return list(await asyncio.gather(*jobs))
+    finally:
+        # Not the executor's own exit, which waits for every queued batch: a request given up (the client gone)
+        # must not hold the event loop for the rest of the preview.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _worker_compare(nips: list[str], first: date, last: date, candidate: Policy) -> list[EmployeePreview]:

@@ -39,7 +39,7 @@ async def _days(request: Request, db: AsyncSession, fmt: Format, month: str, uni
     query = await exports.days_query(db, month, unit)  # a bad month or unit answers 422/404 here
     if fmt == "xlsx":
         exports.check_xlsx(await exports.days_count(db, query))
-        return _file(await exports.days_table(db, month, unit), name, fmt)
+        return _file(await exports.days_table_of(db, query, month), name, fmt)
     sessions = request.app.state.sessions
 
     async def body() -> AsyncIterator[bytes]:
