@@ -40,6 +40,9 @@ class Punch:
         return self.matched and not self.flags
 
 
+_new = object.__new__  # builds a frozen dataclass's object without its __init__ (see stored_punch, _day)
+
+
 def stored_punch(key: str, local_time: datetime, status: int, flags: tuple[str, ...]) -> Punch:
     """A matched punch as the store holds it, built into its ``__dict__`` at once (a recompute builds two million;
     a test holds it equal to one built by ``__init__``)."""
@@ -127,7 +130,7 @@ class AttendanceDay:
 
     @property
     def percent(self) -> Decimal:
-        return sum((d.percent for d in self.deductions), Decimal(0)) if self.deductions else _ZERO
+        return sum((d.percent for d in self.deductions), _ZERO) if self.deductions else _ZERO
 
     @property
     def code(self) -> str | None:
@@ -541,6 +544,3 @@ def _day(
         exceptions=exceptions,
     )
     return day
-
-
-_new = object.__new__
