@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import Select, func, select
+from sqlalchemy import JSON, Select, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.reconcile.recaps import month_bounds, month_recaps, parse_month
@@ -74,7 +74,9 @@ async def days_query(session: AsyncSession, month: str, unit_code: str | None = 
     refused here, before a streamed answer has begun. Only the columns it shows are read, the tier and absence
     codes out of the stored result by the store's JSON functions (no result document is parsed here)."""
     first, last = month_bounds(*_month(month))
-    result = AttendanceDayRow.result
+    result: Any = AttendanceDayRow.result
+    if (await session.connection()).dialect.name == "postgresql":
+        result = cast(result, JSON)  # stored as text there (``JsonDocument``)
     query = (
         select(
             AttendanceDayRow.nip,

@@ -277,9 +277,11 @@ async def enqueue_days(session: AsyncSession, first: date, last: date, nips: Seq
     rows = (await session.execute(query.order_by(AttendanceDayRow.nip, AttendanceDayRow.day))).scalars().all()
     total = 0
     for chunk in _chunks(rows):
-        wanted = {idempotency_key(DAILY, f"{r.nip}:{r.day.isoformat()}", r.version): r for r in chunk}
-        known = select(FeedRecord.idempotency_key).where(FeedRecord.idempotency_key.in_(list(wanted)))
-        present = set((await session.execute(known)).scalars().all())
+        wanted = {(f"{r.nip}:{r.day.isoformat()}", r.version): r for r in chunk}
+        known = select(FeedRecord.record_key, FeedRecord.version).where(
+            FeedRecord.kind == DAILY, FeedRecord.record_key.in_([key for key, _ in wanted])
+        )  # the unique (kind, record_key, version) index
+        present = set((await session.execute(known)).tuples().all())
         missing = [r for k, r in wanted.items() if k not in present]
         if missing:
             await _add_daily(session, [(r.nip, r.day.isoformat(), r.version) for r in missing])

@@ -747,7 +747,6 @@ _POSTGRES_CASTS = {
     "check_in": "timestamp",
     "check_out": "timestamp",
     "deduction_percent": "numeric",
-    "result": "json",
 }
 _INTEGERS = {"minutes_late", "minutes_early", "policy_version", "version"}
 POSTGRES_UPSERT = (

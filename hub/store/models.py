@@ -27,10 +27,11 @@ from sqlalchemy import (
     String,
     Text,
     Time,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from hub.store.types import BigIntId, UtcDateTime
+from hub.store.types import BigIntId, JsonDocument, UtcDateTime
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -377,7 +378,7 @@ class AttendanceDayRow(Base):
     deduction_percent: Mapped[Decimal] = mapped_column(Numeric(9, 4))
     policy_id: Mapped[str] = mapped_column(String(64))
     policy_version: Mapped[int] = mapped_column(Integer)
-    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    result: Mapped[dict[str, Any]] = mapped_column(JsonDocument)  # text on PostgreSQL (migration 0010)
     version: Mapped[int] = mapped_column(Integer)
     inputs_hash: Mapped[str] = mapped_column(String(64))
     # On PostgreSQL it defaults to now() (migration 0009): recompute's COPY leaves it out.
@@ -442,17 +443,20 @@ class FeedRecord(Base):
 
     ``status``: pending -> sent, or retrying (``attempts``, ``last_error``, ``next_attempt_at``) -> sent; failed
     when the receiver refuses the record itself (an operator retries it); superseded when a newer version of the
-    same ``record_key`` was queued before this one was sent (the newer one carries the data)."""
+    same ``record_key`` was queued before this one was sent (the newer one carries the data).
+
+    A record version is unique by (``kind``, ``record_key``, ``version``), which ``idempotency_key`` spells out for
+    the receiver (``hub.feed.records.idempotency_key``); one index keeps both unique (migration 0011)."""
 
     __tablename__ = "feed_records"
     __table_args__ = (
         Index(None, "status", "next_attempt_at"),
-        Index(None, "kind", "record_key", "version"),
+        UniqueConstraint("kind", "record_key", "version"),
         Index(None, "month", "unit_code"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
-    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(160))
     kind: Mapped[str] = mapped_column(String(16))
     record_key: Mapped[str] = mapped_column(String(120))
     version: Mapped[int] = mapped_column(Integer)
