@@ -351,7 +351,7 @@ async def load_inputs(session: AsyncSession, nips: Sequence[str], first: date, l
     sqlite = connection.dialect.name == "sqlite"
     query = _punch_query(sqlite, nips, lo, hi, with_origin=bool(all_remaps))
     punch_rows: dict[str, list[tuple[str, datetime | str, int, str]]] = defaultdict(list)
-    rows: Sequence[Any] = (await connection.execute(query)).all()
+    rows = await _fetch_rows(connection, query)
     for p in rows:
         if not (all_remaps and remapped(p[5], p[6], p[7])):
             punch_rows[p[0]].append((p[1], p[2], p[3], p[4]))
@@ -406,6 +406,17 @@ async def load_inputs(session: AsyncSession, nips: Sequence[str], first: date, l
         activities=activities,
         broken_days=broken_days,
     )
+
+
+async def _fetch_rows(connection: AsyncConnection, query: Any) -> Sequence[Any]:
+    """The rows of a batch's punch query. PostgreSQL: asyncpg's own records, fetched on the session's connection
+    (in its transaction) with the statement SQLAlchemy compiles: making a SQLAlchemy row of each of ~45,000
+    punches cost about as much again as the fetch (issue 5). The columns need no result processing."""
+    if connection.dialect.name != "postgresql":
+        return (await connection.execute(query)).all()
+    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    raw: Any = (await connection.get_raw_connection()).driver_connection
+    return list(await raw.fetch(str(compiled), *(compiled.params[name] for name in compiled.positiontup or ())))
 
 
 def _punch_query(sqlite: bool, nips: Sequence[str], lo: date, hi: date, *, with_origin: bool) -> Any:
