@@ -7,16 +7,20 @@ formats: names come from personnel systems and must not become formulas on an op
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import os
+import tempfile
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import JSON, Select, cast, func, select
+from sqlalchemy import JSON, Select, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.reconcile.recaps import month_bounds, month_recaps, parse_month
@@ -61,6 +65,7 @@ async def _employees(session: AsyncSession, unit_code: str | None) -> list[tuple
 
 
 XLSX_MAX_ROWS = 1_048_575  # an XLSX sheet holds 1,048,576 rows, the header included
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STREAM_ROWS = 5_000  # rows fetched and written at a time: a whole organisation's month is 1.5 million days
 
 
@@ -114,17 +119,9 @@ async def day_rows(session: AsyncSession, query: Select[Any]) -> AsyncIterator[S
 
 
 async def days_table(session: AsyncSession, month: str, unit_code: str | None = None) -> Table:
-    """The days export as one table in memory (XLSX, and callers that want the rows); CSV is streamed."""
-    return await days_table_of(session, await days_query(session, month, unit_code), month)
-
-
-async def days_table_of(session: AsyncSession, query: Select[Any], month: str) -> Table:
-    rows = [row async for part in day_rows(session, query) for row in part]
+    """The days export as one table in memory, for callers that want the rows; the API streams both files."""
+    rows = [row async for part in day_rows(session, await days_query(session, month, unit_code)) for row in part]
     return Table(f"days {month}", DAY_COLUMNS, rows)
-
-
-async def days_count(session: AsyncSession, query: Select[Any]) -> int:
-    return int(await session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
 
 
 async def days_csv(session: AsyncSession, query: Select[Any]) -> AsyncIterator[bytes]:
@@ -230,11 +227,49 @@ def to_xlsx(table: Table) -> bytes:
     return out.getvalue()
 
 
+async def days_xlsx(session: AsyncSession, query: Select[Any], month: str) -> Path:
+    """The days export as an XLSX file on disk, which the caller deletes: rows are read ``STREAM_ROWS`` at a time
+    and written in a thread (openpyxl's write-only sheets keep them in temporary files), so memory stays flat and
+    the event loop free for a whole organisation's month (1.5 million days take about a minute). A sheet holds
+    ``XLSX_MAX_ROWS`` days under its header; the next ones go on the next sheet ("days 2026-10 (2)", ...)."""
+    book = Workbook(write_only=True)
+    sheets: list[Any] = []
+    in_sheet = XLSX_MAX_ROWS  # rows in the current sheet: full, so the first row opens one
+
+    def open_sheet() -> None:
+        nonlocal in_sheet
+        sheets.append(book.create_sheet(f"days {month}" + (f" ({len(sheets) + 1})" if sheets else "")))
+        sheets[-1].append(list(DAY_COLUMNS))
+        in_sheet = 0
+
+    def write(part: Sequence[tuple[Cell, ...]]) -> None:
+        nonlocal in_sheet
+        for row in part:
+            if in_sheet == XLSX_MAX_ROWS:
+                open_sheet()
+            sheets[-1].append([_cell(v) for v in row])
+            in_sheet += 1
+
+    descriptor, name = tempfile.mkstemp(prefix="presensi-days-", suffix=".xlsx")
+    os.close(descriptor)
+    path = Path(name)
+    try:
+        async for part in day_rows(session, query):
+            await asyncio.to_thread(write, part)
+        if not sheets:
+            open_sheet()  # a month without days: the header alone
+        await asyncio.to_thread(book.save, path)
+    except BaseException:
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+        raise
+    return path
+
+
 def render(table: Table, fmt: str) -> tuple[bytes, str]:
     """The file and its media type for ``fmt`` (csv or xlsx)."""
     if fmt == "csv":
         return to_csv(table).encode("utf-8-sig"), "text/csv; charset=utf-8"  # the BOM: Excel reads UTF-8 then
-    return to_xlsx(table), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return to_xlsx(table), XLSX_TYPE
 
 
 def column(table: Table, name: str) -> Sequence[Cell]:

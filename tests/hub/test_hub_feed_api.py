@@ -3,8 +3,10 @@ the writes audited."""
 
 import csv
 import io
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import date, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -187,7 +189,11 @@ async def test_exports_in_csv_and_xlsx(engine: AsyncEngine, api: Api) -> None:
     assert (await api.call("GET", "/api/v1/exports/days.csv", None, params=params)).status_code == 401
 
 
-async def test_the_days_csv_is_streamed_in_parts_and_a_sheet_too_large_is_refused(
+def _export_files() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("presensi-days-*"))
+
+
+async def test_the_days_csv_is_streamed_in_parts_and_the_xlsx_goes_on_a_next_sheet_when_one_is_full(
     engine: AsyncEngine, api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     params = {"month": "2026-11", "unit": "BKPSDM"}
@@ -203,14 +209,23 @@ async def test_the_days_csv_is_streamed_in_parts_and_a_sheet_too_large_is_refuse
     unknown = await api.call("GET", "/api/v1/exports/days.csv", Role.VIEWER, params={**params, "unit": "NOPE"})
     assert unknown.status_code == 404  # refused before the streamed answer begins
     assert_error_shape(unknown, "not_found")
+    nope = await api.call("GET", "/api/v1/exports/days.xlsx", Role.VIEWER, params={**params, "unit": "NOPE"})
+    assert nope.status_code == 404
 
-    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 59)
-    refused = await api.call("GET", "/api/v1/exports/days.xlsx", Role.VIEWER, params=params)
-    assert refused.status_code == 413
-    assert_error_shape(refused, "too_large")
-    assert "60 rows: more than an XLSX sheet holds (59); export CSV, or one unit" in refused.json()["error"]["message"]
-    umum = {**params, "unit": "BKPSDM.UMUM"}  # 30 rows fit
-    assert (await api.call("GET", "/api/v1/exports/days.xlsx", Role.VIEWER, params=umum)).status_code == 200
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 25)  # 60 days: sheets of 25, 25 and 10, each under a header
+    before = _export_files()
+    sheet = await api.call("GET", "/api/v1/exports/days.xlsx", Role.VIEWER, params=params)
+    assert sheet.status_code == 200
+    assert 'filename="days-2026-11-BKPSDM.xlsx"' in sheet.headers["content-disposition"]
+    book = load_workbook(io.BytesIO(sheet.content), read_only=True)
+    assert book.sheetnames == ["days 2026-11", "days 2026-11 (2)", "days 2026-11 (3)"]
+    tabs = [list(s.iter_rows(values_only=True)) for s in book.worksheets]
+    assert [len(t) for t in tabs] == [26, 26, 11]
+    assert all(t[0] == tabs[0][0] for t in tabs)
+    assert tabs[0][0][:2] == ("nip", "name")
+    csv_rows = list(csv.reader(io.StringIO(whole.content.decode("utf-8-sig"))))[1:]
+    assert [(r[0], r[1], r[4]) for t in tabs for r in t[1:]] == [(r[0], r[1], r[4]) for r in csv_rows]
+    assert _export_files() == before  # the file was deleted once sent
 
 
 async def test_a_formula_in_a_name_is_exported_as_text(engine: AsyncEngine, api: Api) -> None:

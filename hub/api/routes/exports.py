@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.background import BackgroundTask
 
 from hub.api.deps import Db, Reader
 from hub.dashboard.auth import signed_in
@@ -34,12 +35,17 @@ def _file(table: exports.Table, name: str, fmt: Format) -> Response:
 
 async def _days(request: Request, db: AsyncSession, fmt: Format, month: str, unit: str | None) -> Response:
     """CSV is streamed as it is read, on its own session (the request's may close before the body is sent);
-    XLSX is built whole, after checking that one sheet can hold it."""
+    XLSX is written to a temporary file as it is read (a sheet per 1,048,575 days), sent, then deleted."""
     name = f"days-{month}-{unit or 'all'}"
     query = await exports.days_query(db, month, unit)  # a bad month or unit answers 422/404 here
     if fmt == "xlsx":
-        exports.check_xlsx(await exports.days_count(db, query))
-        return _file(await exports.days_table_of(db, query, month), name, fmt)
+        path = await exports.days_xlsx(db, query, month)
+        return FileResponse(
+            path,
+            media_type=exports.XLSX_TYPE,
+            headers=_disposition(name, fmt),
+            background=BackgroundTask(path.unlink, missing_ok=True),
+        )
     sessions = request.app.state.sessions
 
     async def body() -> AsyncIterator[bytes]:
@@ -58,8 +64,8 @@ async def _recaps(db: AsyncSession, fmt: Format, month: str, unit: str | None) -
 async def days(
     request: Request, fmt: Format, db: Db, _caller: Reader, month: str = Month, unit: str | None = None
 ) -> Response:
-    """Every stored attendance day of the month, one row per employee and day (CSV streamed; XLSX up to one
-    sheet's 1,048,575 rows, else 413)."""
+    """Every stored attendance day of the month, one row per employee and day (CSV streamed; XLSX a sheet per
+    1,048,575 days)."""
     return await _days(request, db, fmt, month, unit)
 
 
