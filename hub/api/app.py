@@ -1,5 +1,7 @@
 """The hub's FastAPI application: ``create_app(engine)``."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib.metadata import version
 
 from fastapi import FastAPI
@@ -28,6 +30,7 @@ from hub.api.routes import (
     units,
 )
 from hub.dashboard.app import install as install_dashboard
+from hub.reconcile.preview_jobs import PreviewJobs
 from hub.settings import FAILED_AUTH_LIMIT, DashboardSettings
 from hub.store.db import session_factory
 
@@ -38,7 +41,13 @@ PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/r
 def create_app(
     engine: AsyncEngine, dashboard: DashboardSettings | None = None, *, failed_auth_limit: str = FAILED_AUTH_LIMIT
 ) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.previews.close()  # a running policy preview stops with the API
+
     app = FastAPI(
+        lifespan=lifespan,
         title="presensi hub",
         version=version("presensi"),
         description="Registry, punches, liveness and dead letters of the attendance hub. "
@@ -47,6 +56,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.failed_auth = FailedAuthLimiter(failed_auth_limit)
+    app.state.previews = PreviewJobs(app.state.sessions)
     errors.install(app)
     modules = (units, employees, terminals, enrollments, punches, liveness, dead_letters, access)
     attendance_modules = (attendance, absences, activities, corrections, policies, calendars, exceptions)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -150,6 +151,32 @@ def compare_batch(
     return [_compare(nip, _recap(inputs, nip, first, last), _recap(trial, nip, first, last)) for nip in nips]
 
 
+@dataclass(frozen=True)
+class PreviewRun:
+    """A computed preview: every employee (NIP order) and the totals; ``page`` answers a request from it."""
+
+    policy_row_id: int
+    policy_id: str
+    policy_version: int
+    year: int
+    month: int
+    totals: PreviewTotals
+    employees: list[EmployeePreview]
+
+    def page(self, limit: int = 100, offset: int = 0) -> PolicyPreview:
+        return PolicyPreview(
+            policy_row_id=self.policy_row_id,
+            policy_id=self.policy_id,
+            policy_version=self.policy_version,
+            year=self.year,
+            month=self.month,
+            totals=self.totals,
+            employees=self.employees[offset : offset + limit],
+            limit=limit,
+            offset=offset,
+        )
+
+
 async def preview_policy(
     session: AsyncSession,
     policy_row_id: int,
@@ -161,9 +188,31 @@ async def preview_policy(
     offset: int = 0,
     workers: int | None = None,
 ) -> PolicyPreview:
+    """One page of a preview computed for this request (``run_preview``)."""
+    run = await run_preview(session, policy_row_id, year, month, unit_code=unit_code, workers=workers)
+    return run.page(limit, offset)
+
+
+async def candidate_policy(session: AsyncSession, policy_row_id: int) -> PolicyRow:
+    """The stored version to preview, or NotFound."""
     row = await session.get(PolicyRow, policy_row_id)
     if row is None:
         raise NotFound(f"no policy {policy_row_id}")
+    return row
+
+
+async def run_preview(
+    session: AsyncSession,
+    policy_row_id: int,
+    year: int,
+    month: int,
+    *,
+    unit_code: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PreviewRun:
+    """Every employee of the unit subtree (or everyone) compared; ``progress(done, total)`` after each batch."""
+    row = await candidate_policy(session, policy_row_id)
     first, last = month_bounds(year, month)
     candidate = Policy.model_validate(row.document).model_copy(update={"effective_from": first})
     row_id, policy_id, version = row.id, row.policy_id, row.version  # the row expires with the read transaction
@@ -171,29 +220,27 @@ async def preview_policy(
     batches = [nips[start : start + CHUNK] for start in range(0, len(nips), CHUNK)]
     workers = default_workers() if workers is None else workers
     database = settings_of(session.bind) if isinstance(session.bind, AsyncEngine) else None
+    done = 0
+
+    def finished(batch: Sequence[str]) -> None:
+        nonlocal done
+        done += len(batch)
+        if progress is not None:
+            progress(done, len(nips))
+
     if len(batches) > 1 and workers > 1 and database is not None and shared_store(database):
         await session.rollback()  # the workers read on their own connections
-        found = await _compare_in_workers(database, batches, first, last, candidate, workers)
+        found = await _compare_in_workers(database, batches, first, last, candidate, workers, finished)
     else:
         found = []
         for batch in batches:
             inputs = await load_inputs(session, batch, first, last)
             found.append(await asyncio.to_thread(compare_batch, inputs, candidate, batch, first, last))
+            finished(batch)
     everyone = [employee for batch in found for employee in batch]
     compared = [e for e in everyone if e.current is not None and e.candidate is not None]
-    preview = PolicyPreview(
-        policy_row_id=row_id,
-        policy_id=policy_id,
-        policy_version=version,
-        year=year,
-        month=month,
-        totals=_totals(len(nips), compared),
-        employees=everyone[offset : offset + limit],
-        limit=limit,
-        offset=offset,
-    )
     await session.rollback()  # nothing was written; end the read transaction
-    return preview
+    return PreviewRun(row_id, policy_id, version, year, month, _totals(len(nips), compared), everyone)
 
 
 async def _compare_in_workers(
@@ -203,12 +250,18 @@ async def _compare_in_workers(
     last: date,
     candidate: Policy,
     workers: int,
+    finished: Callable[[Sequence[str]], None],
 ) -> list[list[EmployeePreview]]:
     loop = asyncio.get_running_loop()
     pool = worker_pool(database, min(workers, len(batches)))
     try:
-        jobs = [loop.run_in_executor(pool, _worker_compare, batch, first, last, candidate) for batch in batches]
-        return list(await asyncio.gather(*jobs))
+
+        async def compare(batch: list[str]) -> list[EmployeePreview]:
+            compared = await loop.run_in_executor(pool, _worker_compare, batch, first, last, candidate)
+            finished(batch)
+            return compared
+
+        return list(await asyncio.gather(*(compare(batch) for batch in batches)))
     finally:
         # Not the executor's own exit, which waits for every queued batch: a request given up (the client gone)
         # must not hold the event loop for the rest of the preview.

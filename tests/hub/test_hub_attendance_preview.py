@@ -1,10 +1,12 @@
 """POST /policies/{id}/preview: a not yet active version against a stored month, per employee and in total,
 with figures worked out by hand, writing nothing; after activation the recaps are what the preview said."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -13,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.access import Role
 from hub.reconcile import preview
 from hub.reconcile.preview import preview_policy
+from hub.reconcile.preview_jobs import PreviewJobs
 from hub.reconcile.service import recap_for, worker_pool
+from hub.registry.errors import Conflict, NotFound
 from hub.settings import DatabaseSettings
 from hub.store.db import session_factory
 from hub.store.models import AttendanceDayRow, AuditEntry, RecomputeQueue
@@ -160,3 +164,69 @@ async def test_preview_refusals(api: Api) -> None:
     assert_error_shape(missing, "not_found")
     bad_month = await api.call("POST", "/api/v1/policies/1/preview", Role.ADMIN, params={"month": "2026-13"})
     assert bad_month.status_code == 422
+
+
+async def _finished(api: Api, location: str, **params: int) -> dict[str, Any]:
+    for _ in range(600):
+        job = await api.call("GET", location, Role.VIEWER, params=params)
+        assert job.status_code == 200, job.text
+        if job.json()["status"] != "running":
+            return dict(job.json())
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{location} still running after 30 s")
+
+
+async def test_a_preview_job_runs_in_the_background_and_its_result_is_paged_without_computing_again(
+    engine: AsyncEngine, api: Api
+) -> None:
+    headers = api.headers(Role.ADMIN) | {"Content-Type": "application/yaml"}
+    candidate_id = (await api.client.post("/api/v1/policies", content=CANDIDATE, headers=headers)).json()["id"]
+    path = f"/api/v1/policies/{candidate_id}/previews"
+    assert (await api.call("POST", path, Role.OPERATOR, params={"month": "2026-11"})).status_code == 403
+    started = await api.call("POST", path, Role.ADMIN, params={"month": "2026-11"})
+    assert started.status_code == 202, started.text
+    location = started.headers["location"]
+    job_id = started.json()["id"]
+    assert location == f"{path}/{job_id}"
+    assert (started.json()["requested_by"], started.json()["unit"]) == ("token:admin-token", None)
+
+    done = await _finished(api, location)
+    assert (done["status"], done["done"], done["total"], done["error"]) == ("done", 2, 2, None)
+    assert done["finished_at"] is not None
+    once = await api.call("POST", f"/api/v1/policies/{candidate_id}/preview", Role.ADMIN, params={"month": "2026-11"})
+    assert done["preview"] == once.json()  # the same figures as the preview computed for one request
+    assert done["preview"]["totals"]["allowance_change"] == -9_634
+    second = await _finished(api, location, offset=1, limit=5)
+    assert [e["nip"] for e in second["preview"]["employees"]] == [SITI]
+    assert (second["preview"]["offset"], second["preview"]["limit"]) == (1, 5)
+
+    unit = await api.call("POST", path, Role.ADMIN, params={"month": "2026-11", "unit": "BKPSDM.UMUM"})
+    umum = await _finished(api, unit.headers["location"])
+    assert [e["nip"] for e in umum["preview"]["employees"]] == [SITI]
+
+    assert (await api.call("GET", f"{path}/nope", Role.VIEWER)).status_code == 404
+    assert (await api.call("GET", f"/api/v1/policies/1/previews/{job_id}", Role.VIEWER)).status_code == 404
+    missing = await api.call("POST", "/api/v1/policies/999/previews", Role.ADMIN, params={"month": "2026-11"})
+    assert missing.status_code == 404  # refused at once, no job
+    no_unit = await api.call("POST", path, Role.ADMIN, params={"month": "2026-11", "unit": "NOPE"})
+    assert no_unit.status_code == 404
+
+
+async def test_preview_jobs_are_bounded_in_number_running_and_kept(engine: AsyncEngine, api: Api) -> None:
+    headers = api.headers(Role.ADMIN) | {"Content-Type": "application/yaml"}
+    candidate_id = (await api.client.post("/api/v1/policies", content=CANDIDATE, headers=headers)).json()["id"]
+    sessions = session_factory(engine)
+    async with sessions() as db:
+        with pytest.raises(Conflict, match="0 previews are running already"):
+            await PreviewJobs(sessions, running=0).start(db, candidate_id, 2026, 11, None, "test")
+        jobs = PreviewJobs(sessions, keep=1)
+        kept = []
+        for _ in range(3):
+            job = await jobs.start(db, candidate_id, 2026, 11, None, "test")
+            assert job.task is not None
+            await job.task
+            kept.append(job.id)
+    with pytest.raises(NotFound):
+        jobs.get(candidate_id, kept[0])  # the oldest finished job is forgotten when a third starts
+    assert jobs.get(candidate_id, kept[1]).status == jobs.get(candidate_id, kept[2]).status == "done"
+    await jobs.close()

@@ -4,12 +4,13 @@ path in ``details`` (``[{path, message}]``)."""
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from hub.api.deps import Administrator, Db, Limit, Offset, Reader, RowId
 from hub.api.errors import ApiError
 from hub.reconcile import records
 from hub.reconcile.preview import PolicyPreview, preview_policy, previous_month
+from hub.reconcile.preview_jobs import PreviewJobOut, PreviewJobs
 from hub.reconcile.records import PolicyDocumentOut, PolicyOut
 
 router = APIRouter(prefix="/policies", tags=["policies"])
@@ -23,6 +24,7 @@ POLICY_BODY = {
     }
 }
 MAX_POLICY_BYTES = 1 * 2**20
+PreviewMonth = Query(default=None, pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$", description="YYYY-MM; default last month")
 
 
 async def document_text(request: Request) -> str:
@@ -76,12 +78,52 @@ async def preview(
     policy_row_id: RowId,
     db: Db,
     _caller: Administrator,
-    month: str | None = Query(default=None, pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$", description="YYYY-MM"),
+    month: str | None = PreviewMonth,
     unit: str | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> PolicyPreview:
     """The month (default: last month) under the active policies and under this version alone, per employee
-    (paged) and in total. Writes nothing; the version need not be active."""
-    year, number = (int(part) for part in month.split("-")) if month else previous_month(datetime.now(UTC).date())
+    (paged) and in total. Writes nothing; the version need not be active. Computed for each request: for a whole
+    organisation, start a preview job instead (``POST .../previews``)."""
+    year, number = _month(month)
     return await preview_policy(db, policy_row_id, year, number, unit_code=unit, limit=limit, offset=offset)
+
+
+def _month(month: str | None) -> tuple[int, int]:
+    if month is None:
+        return previous_month(datetime.now(UTC).date())
+    year, number = month.split("-")
+    return int(year), int(number)
+
+
+def _previews(request: Request) -> PreviewJobs:
+    jobs: PreviewJobs = request.app.state.previews
+    return jobs
+
+
+@router.post("/{policy_row_id}/previews", status_code=202)
+async def start_preview(
+    policy_row_id: RowId,
+    request: Request,
+    response: Response,
+    db: Db,
+    caller: Administrator,
+    month: str | None = PreviewMonth,
+    unit: str | None = None,
+) -> PreviewJobOut:
+    """Start the preview of a whole organisation's (or a unit subtree's) month in the background: follow it and
+    page its result at the ``Location`` given (``GET .../previews/{job}``). At most two run at once (409)."""
+    year, number = _month(month)
+    job = await _previews(request).start(db, policy_row_id, year, number, unit, caller.actor)
+    response.headers["Location"] = f"{request.url.path}/{job.id}"
+    return job.out()
+
+
+@router.get("/{policy_row_id}/previews/{job_id}")
+async def preview_job(
+    policy_row_id: RowId, job_id: str, request: Request, _caller: Reader, limit: Limit = 100, offset: Offset = 0
+) -> PreviewJobOut:
+    """A preview job: running (``done`` of ``total`` employees), failed (``error``), or done with a page of its
+    result (``preview``, paged by limit/offset from the kept result: nothing is computed again)."""
+    return _previews(request).get(policy_row_id, job_id).out(limit, offset)

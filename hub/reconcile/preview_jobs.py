@@ -1,0 +1,138 @@
+"""Policy previews run in the background of the hub's API process, for a whole organisation's month.
+
+A preview of 50,000 employees recaps each of them twice: a minute or more, longer than a reverse proxy lets one
+request wait, and ``POST /policies/{id}/preview`` computed it again for every page. Here a preview is started
+(``POST /policies/{id}/previews``: 202 with the job), followed (``GET .../previews/{job}``: how many employees are
+done), then paged from the kept result as often as wanted. Jobs live in the process's memory: a restarted hub has
+none (a preview writes nothing, so starting it again loses nothing). The newest ``KEEP`` finished jobs are kept;
+at most ``RUNNING`` run at once, as each takes the worker processes recompute uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hub.reconcile.preview import PolicyPreview, PreviewRun, candidate_policy, run_preview
+from hub.registry.errors import Conflict, NotFound
+from hub.registry.service import subtree_ids
+
+log = logging.getLogger(__name__)
+
+KEEP = 20  # finished jobs kept for paging, newest first
+RUNNING = 2  # jobs computing at once
+
+JobStatus = Literal["running", "done", "failed"]
+
+
+class PreviewJobOut(BaseModel):
+    """A preview job as the API shows it; ``preview`` is a page of the result once it is done."""
+
+    id: str
+    policy_row_id: int
+    year: int
+    month: int
+    unit: str | None
+    requested_by: str
+    status: JobStatus
+    done: int  # employees compared so far
+    total: int | None  # employees to compare (known once the job has read them)
+    started_at: datetime
+    finished_at: datetime | None
+    error: str | None
+    preview: PolicyPreview | None
+
+
+@dataclass
+class PreviewJob:
+    id: str
+    policy_row_id: int
+    year: int
+    month: int
+    unit: str | None
+    requested_by: str
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    status: JobStatus = "running"
+    done: int = 0
+    total: int | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    run: PreviewRun | None = None
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def out(self, limit: int = 100, offset: int = 0) -> PreviewJobOut:
+        fields: dict[str, Any] = {k: getattr(self, k) for k in PreviewJobOut.model_fields if k != "preview"}
+        return PreviewJobOut(**fields, preview=None if self.run is None else self.run.page(limit, offset))
+
+
+class PreviewJobs:
+    """The API process's preview jobs (``app.state.previews``)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, keep: int = KEEP, running: int = RUNNING):
+        self._sessions = sessions
+        self._keep = keep
+        self._running = running
+        self._jobs: OrderedDict[str, PreviewJob] = OrderedDict()
+
+    async def start(
+        self, session: AsyncSession, policy_row_id: int, year: int, month: int, unit: str | None, requested_by: str
+    ) -> PreviewJob:
+        """Check the request (an unknown version answers 404 here, not in the job) and start computing."""
+        await candidate_policy(session, policy_row_id)
+        if unit is not None:
+            await subtree_ids(session, unit)  # an unknown unit: 404
+        await session.rollback()
+        busy = sum(job.status == "running" for job in self._jobs.values())
+        if busy >= self._running:
+            raise Conflict(f"{busy} previews are running already: wait for one to finish")
+        job = PreviewJob(uuid.uuid4().hex, policy_row_id, year, month, unit, requested_by)
+        self._jobs[job.id] = job
+        job.task = asyncio.create_task(self._compute(job), name=f"policy preview {job.id}")
+        self._forget_old()
+        return job
+
+    def get(self, policy_row_id: int, job_id: str) -> PreviewJob:
+        job = self._jobs.get(job_id)
+        if job is None or job.policy_row_id != policy_row_id:
+            raise NotFound(f"no preview {job_id} of policy {policy_row_id} (kept in memory: the newest {KEEP})")
+        return job
+
+    async def close(self) -> None:
+        """Stop the running jobs (the API is shutting down)."""
+        tasks = [job.task for job in self._jobs.values() if job.task is not None and not job.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _compute(self, job: PreviewJob) -> None:
+        def progress(done: int, total: int) -> None:
+            job.done, job.total = done, total
+
+        try:
+            async with self._sessions() as session:
+                job.run = await run_preview(
+                    session, job.policy_row_id, job.year, job.month, unit_code=job.unit, progress=progress
+                )
+            job.total = job.done = len(job.run.employees)
+            job.status = "done"
+        except asyncio.CancelledError:
+            job.status, job.error = "failed", "the hub stopped before the preview finished"
+            raise
+        except Exception as exc:  # the job reports it; the API process carries on
+            log.exception("policy preview %s failed", job.id)
+            job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
+        finally:
+            job.finished_at = datetime.now(UTC)
+
+    def _forget_old(self) -> None:
+        finished = [job_id for job_id, job in self._jobs.items() if job.status != "running"]
+        for job_id in finished[: max(0, len(finished) - self._keep)]:
+            del self._jobs[job_id]
