@@ -1,6 +1,7 @@
 """Every API route, from the OpenAPI document: least privilege for writes, revoked tokens refused everywhere,
 an audit entry (who, when, what, before, after) for every write, and failed token checks rate-limited."""
 
+import asyncio
 import importlib
 import pkgutil
 from collections.abc import AsyncIterator
@@ -30,7 +31,11 @@ from tests.hub.test_hub_api import Api, _api, api_routes, assert_error_shape
 WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 # POST only because a document is the body, or a computation is asked for; they store nothing (the tests below
 # prove they audit nothing).
-NOT_WRITES = {("POST", "/api/v1/policies/validate"), ("POST", "/api/v1/policies/{policy_row_id}/preview")}
+NOT_WRITES = {
+    ("POST", "/api/v1/policies/validate"),
+    ("POST", "/api/v1/policies/{policy_row_id}/preview"),
+    ("POST", "/api/v1/policies/{policy_row_id}/previews"),  # a job in the API process's memory
+}
 NEW_NIP = "199203152020121001"
 CSV_NIP = "199304202021011002"
 
@@ -277,6 +282,15 @@ async def test_previewing_a_policy_writes_nothing(engine: AsyncEngine, app_api: 
     path = f"/api/v1/policies/{uploaded.json()['id']}/preview"
     previewed = await api.call("POST", path, Role.ADMIN, params={"month": "2026-11"})
     assert previewed.status_code == 200, previewed.text
+    assert await _audit_count(engine) == audited
+    started = await api.call("POST", f"{path}s", Role.ADMIN, params={"month": "2026-11"})
+    assert started.status_code == 202, started.text
+    for _ in range(600):
+        job = (await api.call("GET", started.headers["location"], Role.VIEWER)).json()
+        if job["status"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    assert job["status"] == "done", job
     assert await _audit_count(engine) == audited
 
 
