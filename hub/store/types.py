@@ -37,8 +37,8 @@ class UtcDateTime(TypeDecorator[datetime]):
 class JsonDocument(TypeDecorator[Any]):
     """A JSON document the hub writes and reads whole: SQLite's JSON, PostgreSQL's ``text``.
 
-    PostgreSQL's ``json`` type parses every value it receives to check it, about a third of the server's work to
-    ``COPY`` a month of computed days (issue 5, migration 0010); the hub writes these documents itself from
+    PostgreSQL's ``json`` type parses every value it receives to check it, a fifth to a third of the server's work
+    to ``COPY`` a month of computed days (issue 5, migration 0010); the hub writes these documents itself from
     dicts, so they are valid already. SQL that reads inside one on PostgreSQL casts it to ``json`` first."""
 
     impl = JSON

@@ -1,8 +1,8 @@
 """PostgreSQL: a computed day's result is stored as text, not json
 
 Recompute writes a month of days by ``COPY`` (issue 5). PostgreSQL's ``json`` type parses each value it receives
-to check it: about a third of the server's work to store a day (0.06-0.10 s of 0.21-0.28 s per 1,000 employees'
-month on the benchmark machine). The hub writes every result itself from a dict, so the check finds nothing;
+to check it: a fifth to a third of the server's work to store a day (0.04-0.10 s of 0.21-0.28 s per 1,000
+employees' month on the benchmark machine). The hub writes every result itself from a dict, so the check finds nothing;
 ``hub.store.types.JsonDocument`` reads and writes the text, and SQL that looks inside a result casts it to
 ``json``. SQLite keeps its JSON column (text either way).
 
