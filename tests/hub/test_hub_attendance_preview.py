@@ -166,7 +166,8 @@ async def test_preview_refusals(api: Api) -> None:
     assert bad_month.status_code == 422
 
 
-async def _finished(api: Api, location: str, **params: int) -> dict[str, Any]:
+async def finished_job(api: Api, location: str, **params: int) -> dict[str, Any]:
+    """The preview job at ``location`` once it is no longer running (polled as a reader)."""
     for _ in range(600):
         job = await api.call("GET", location, Role.VIEWER, params=params)
         assert job.status_code == 200, job.text
@@ -190,18 +191,18 @@ async def test_a_preview_job_runs_in_the_background_and_its_result_is_paged_with
     assert location == f"{path}/{job_id}"
     assert (started.json()["requested_by"], started.json()["unit"]) == ("token:admin-token", None)
 
-    done = await _finished(api, location)
+    done = await finished_job(api, location)
     assert (done["status"], done["done"], done["total"], done["error"]) == ("done", 2, 2, None)
     assert done["finished_at"] is not None
     once = await api.call("POST", f"/api/v1/policies/{candidate_id}/preview", Role.ADMIN, params={"month": "2026-11"})
     assert done["preview"] == once.json()  # the same figures as the preview computed for one request
     assert done["preview"]["totals"]["allowance_change"] == -9_634
-    second = await _finished(api, location, offset=1, limit=5)
+    second = await finished_job(api, location, offset=1, limit=5)
     assert [e["nip"] for e in second["preview"]["employees"]] == [SITI]
     assert (second["preview"]["offset"], second["preview"]["limit"]) == (1, 5)
 
     unit = await api.call("POST", path, Role.ADMIN, params={"month": "2026-11", "unit": "BKPSDM.UMUM"})
-    umum = await _finished(api, unit.headers["location"])
+    umum = await finished_job(api, unit.headers["location"])
     assert [e["nip"] for e in umum["preview"]["employees"]] == [SITI]
 
     assert (await api.call("GET", f"{path}/nope", Role.VIEWER)).status_code == 404

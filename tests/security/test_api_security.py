@@ -1,7 +1,6 @@
 """Every API route, from the OpenAPI document: least privilege for writes, revoked tokens refused everywhere,
 an audit entry (who, when, what, before, after) for every write, and failed token checks rate-limited."""
 
-import asyncio
 import importlib
 import pkgutil
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from hub.store.models import AuditEntry, DeadLetter, FeedRecord
 from tests.hub.attendance_kit import BUDI, preset_text, seeded
 from tests.hub.hub_testkit import provision
 from tests.hub.test_hub_api import Api, _api, api_routes, assert_error_shape
+from tests.hub.test_hub_attendance_preview import finished_job
 
 WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 # POST only because a document is the body, or a computation is asked for; they store nothing (the tests below
@@ -285,11 +285,7 @@ async def test_previewing_a_policy_writes_nothing(engine: AsyncEngine, app_api: 
     assert await _audit_count(engine) == audited
     started = await api.call("POST", f"{path}s", Role.ADMIN, params={"month": "2026-11"})
     assert started.status_code == 202, started.text
-    for _ in range(600):
-        job = (await api.call("GET", started.headers["location"], Role.VIEWER)).json()
-        if job["status"] != "running":
-            break
-        await asyncio.sleep(0.05)
+    job = await finished_job(api, started.headers["location"])
     assert job["status"] == "done", job
     assert await _audit_count(engine) == audited
 
