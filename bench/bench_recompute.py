@@ -13,7 +13,10 @@ seconds at each 10,000 employees, days/s, and peak RSS of the recompute process 
 On PostgreSQL the generated tables are vacuumed and analysed before timing, as autovacuum would have done to a
 month of ingested punches.
 
-Command: ``python -m bench.run recompute [--employees N] [--stores sqlite,postgres]`` (PostgreSQL needs
+With ``--month-ops`` each store then times, in a fresh process, what an administrator does with a whole
+organisation's month: a policy preview job, the days CSV export and the days XLSX export.
+
+Command: ``python -m bench.run recompute [--employees N] [--stores sqlite,postgres] [--month-ops]`` (PostgreSQL needs
 PRESENSI_TEST_POSTGRES_URL or postgresql://postgres@127.0.0.1:5432/test; left out with a note when unreachable).
 """
 
@@ -302,6 +305,62 @@ def _recompute(database: dict[str, Any], out: Any) -> None:
     out.put(timed)
 
 
+@dataclass
+class MonthOps:
+    """Whole-organisation operations on the recomputed month (``--month-ops``), in one fresh process."""
+
+    preview_seconds: float
+    preview_employees: int
+    csv_seconds: float
+    csv_bytes: int
+    xlsx_seconds: float
+    xlsx_bytes: int
+    xlsx_sheets: int
+    rss_mib: float = 0.0
+
+
+def _month_ops(database: dict[str, Any], out: Any) -> None:
+    from openpyxl import load_workbook
+    from sqlalchemy import select
+
+    from hub.feed import exports
+    from hub.reconcile.preview_jobs import PreviewJobs
+    from hub.settings import DatabaseSettings
+    from hub.store.db import create_engine, session_factory
+    from hub.store.models import PolicyRow
+
+    async def main() -> MonthOps:
+        engine = create_engine(DatabaseSettings.model_validate(database))
+        sessions = session_factory(engine)
+        month = f"{FIRST:%Y-%m}"
+        async with sessions() as db:
+            policy = (await db.execute(select(PolicyRow.id))).scalars().first()
+            assert policy is not None
+            started = time.perf_counter()
+            job = await PreviewJobs(sessions).start(db, policy, FIRST.year, FIRST.month, None, ACTOR)
+        assert job.task is not None
+        await job.task
+        assert job.status == "done", job.error
+        preview = time.perf_counter() - started
+        async with sessions() as db:
+            query = await exports.days_query(db, month)
+            started = time.perf_counter()
+            size = sum([len(chunk) async for chunk in exports.days_csv(db, query)])
+            csv_seconds = time.perf_counter() - started
+            started = time.perf_counter()
+            path = await exports.days_xlsx(db, query, month)
+            xlsx_seconds = time.perf_counter() - started
+        sheets = len(load_workbook(path, read_only=True).sheetnames)
+        ops = MonthOps(preview, job.done, csv_seconds, size, xlsx_seconds, path.stat().st_size, sheets)
+        path.unlink()
+        await engine.dispose()
+        return ops
+
+    ops = asyncio.run(main())
+    ops.rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out.put(ops)
+
+
 def _in_process(target: Any, *args: Any) -> Any:
     out = CTX.Queue()
     process = CTX.Process(target=target, args=(*args, out))
@@ -321,6 +380,7 @@ class StoreRun:
     second: Timed
     load: float
     speed: tuple[float, float] = (0.0, 0.0)  # the reference loop's seconds before and after the runs
+    month_ops: MonthOps | None = None
 
 
 def reference_seconds() -> float:
@@ -356,7 +416,7 @@ def settle(kind: str) -> None:
     time.sleep(2)
 
 
-def bench_store(kind: str, employees: int) -> StoreRun:
+def bench_store(kind: str, employees: int, month_ops: bool = False) -> StoreRun:
     with Store(kind) as store:
         generated = _in_process(_generate, kind, store.database, store.schema, employees)
         speed_before = reference_seconds()
@@ -367,7 +427,11 @@ def bench_store(kind: str, employees: int) -> StoreRun:
         settle(kind)
         second = _in_process(_recompute, store.database)
         print(f"  {kind}: second recompute {second.seconds:.1f} s ({second.unchanged:,} unchanged)", flush=True)
-        return StoreRun(kind, generated, first, second, os.getloadavg()[0], (speed_before, reference_seconds()))
+        run = StoreRun(kind, generated, first, second, os.getloadavg()[0], (speed_before, reference_seconds()))
+        if month_ops:
+            run.month_ops = _in_process(_month_ops, store.database)
+            print(f"  {kind}: month operations {run.month_ops}", flush=True)
+        return run
 
 
 def _marks(t: Timed) -> str:
@@ -407,6 +471,24 @@ def report(runs: list[StoreRun], employees: int, skipped: list[str], command: st
             f"- {r.kind}: host speed, a reference loop of pure Python before / after its runs: "
             f"{r.speed[0]:.3f} / {r.speed[1]:.3f} s (lower is faster)"
         )
+    ops = [(r.kind, r.month_ops) for r in runs if r.month_ops is not None]
+    if ops:
+        lines += [
+            "",
+            "Whole-organisation operations on the recomputed month (`--month-ops`, one fresh process per store): "
+            "a policy preview job (every employee recapped under the active policy and the candidate, here the "
+            "active version itself), the days CSV export (streamed) and the days XLSX export (a temporary file, "
+            "a sheet per 1,048,575 days).",
+            "",
+            "| store | preview job | days CSV | days XLSX | peak RSS |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for kind, o in ops:
+            lines.append(
+                f"| {kind} | {o.preview_seconds:.1f} s ({o.preview_employees:,} employees) | "
+                f"{o.csv_seconds:.1f} s ({o.csv_bytes / 1e6:.0f} MB) | "
+                f"{o.xlsx_seconds:.1f} s ({o.xlsx_bytes / 1e6:.0f} MB, {o.xlsx_sheets} sheets) | {o.rss_mib:.0f} MiB |"
+            )
     lines += [
         "",
         "How it runs: batches of 1,000 employees handed to two worker processes; each worker loads a batch's "
@@ -430,10 +512,15 @@ def run(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(prog="python -m bench.run recompute")
     parser.add_argument("--employees", type=int, default=50_000)
     parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument(
+        "--month-ops",
+        action="store_true",
+        help="then time a whole-organisation policy preview job and the days CSV and XLSX exports (minutes more)",
+    )
     args = parser.parse_args(argv or [])
     wanted = args.stores.split(",")
     kinds = [k for k in wanted if k == "sqlite" or postgres_reachable()]
-    runs = [bench_store(kind, args.employees) for kind in kinds]
+    runs = [bench_store(kind, args.employees, args.month_ops) for kind in kinds]
     command = "python -m bench.run recompute" + (f" {' '.join(argv)}" if argv else "")
     return report(runs, args.employees, [k for k in wanted if k not in kinds], command)
 
