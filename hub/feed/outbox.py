@@ -281,7 +281,7 @@ async def enqueue_days(session: AsyncSession, first: date, last: date, nips: Seq
         known = select(FeedRecord.record_key, FeedRecord.version).where(
             FeedRecord.kind == DAILY, FeedRecord.record_key.in_([key for key, _ in wanted])
         )  # the unique (kind, record_key, version) index
-        present = set((await session.execute(known)).tuples().all())
+        present = {(key, version) for key, version in (await session.execute(known)).all()}
         missing = [r for k, r in wanted.items() if k not in present]
         if missing:
             await _add_daily(session, [(r.nip, r.day.isoformat(), r.version) for r in missing])
