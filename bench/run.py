@@ -16,7 +16,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "benchmarks.md"
-SECTION = re.compile(r"<!-- bench:(\w+):start -->\n(.*?)<!-- bench:\1:end -->\n", re.S)
+# A section, and the notes written by hand after it (up to the next section), which a run keeps.
+SECTION = re.compile(
+    r"<!-- bench:(\w+):start -->\n(.*?)<!-- bench:\1:end -->\n((?:(?!<!-- bench:\w+:start -->).)*)", re.S
+)
 
 
 def machine() -> str:
@@ -44,8 +47,9 @@ def main(argv: list[str]) -> int:
     if options and len(names) != 1:
         print("options need exactly one benchmark name: python -m bench.run recompute --employees 5000")
         return 2
-    previous = dict(SECTION.findall(OUTPUT.read_text())) if OUTPUT.exists() else {}
-    sections = dict(previous)
+    found = SECTION.findall(OUTPUT.read_text()) if OUTPUT.exists() else []
+    sections = {name: body for name, body, _ in found}
+    notes = {name: text.strip() for name, _, text in found}
     for name in names:
         module = importlib.import_module(f"bench.bench_{name}")
         print(f"== bench {name}", flush=True)
@@ -59,6 +63,8 @@ def main(argv: list[str]) -> int:
     ]
     for name in sorted(sections):
         parts.append(f"<!-- bench:{name}:start -->\n{sections[name]}<!-- bench:{name}:end -->\n")
+        if notes.get(name):
+            parts.append(notes[name] + "\n")
     OUTPUT.write_text("\n".join(parts))
     print(f"wrote {OUTPUT}")
     return 0

@@ -1,12 +1,12 @@
 """Policy previews run in the background of the hub's API process, for a whole organisation's month.
 
-A preview of 50,000 employees recaps each of them twice: a minute or more, longer than a reverse proxy lets one
-request wait, and ``POST /policies/{id}/preview`` computed it again for every page. Here a preview is started
-(``POST /policies/{id}/previews``: 202 with the job), followed (``GET .../previews/{job}``: how many employees are
-done), then paged from the kept result as often as wanted. Jobs live in the process's memory: a restarted hub has
-none (a preview writes nothing, so starting it again loses nothing). The newest ``KEEP`` finished jobs are kept,
-each employee's figures as JSON (a 50,000-employee preview is ~210 MiB as objects, ~26 MiB as text);
-at most ``RUNNING`` run at once, as each takes the worker processes recompute uses.
+A preview of 50,000 employees recaps each of them twice: 30-40 s on the benchmark machine, more on a busy one,
+longer than a reverse proxy may let one request wait; and ``POST /policies/{id}/preview`` computed it again for
+every page. Here a preview is started (``POST /policies/{id}/previews``: 202 with the job), followed (``GET
+.../previews/{job}``: how many employees are done), then paged from the kept result as often as wanted. Jobs live
+in the process's memory: a restarted hub has none (a preview writes nothing, so starting it again loses nothing).
+The newest ``KEEP`` finished jobs are kept, each employee's figures as JSON (a 50,000-employee preview is ~210 MiB
+as objects, ~26 MiB as text); at most ``RUNNING`` run at once, as each takes the worker processes recompute uses.
 """
 
 from __future__ import annotations
