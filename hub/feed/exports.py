@@ -118,13 +118,6 @@ async def day_rows(session: AsyncSession, query: Select[Any]) -> AsyncIterator[S
         yield [tuple(row) for row in part]
 
 
-async def days_table(session: AsyncSession, month: str, unit_code: str | None = None) -> Table:
-    """The days export as one table in memory, for callers that want the rows (the API streams the CSV and
-    writes the XLSX to a file)."""
-    rows = [row async for part in day_rows(session, await days_query(session, month, unit_code)) for row in part]
-    return Table(f"days {month}", DAY_COLUMNS, rows)
-
-
 async def days_csv(session: AsyncSession, query: Select[Any]) -> AsyncIterator[bytes]:
     """The days export as CSV, written as it is read: memory stays at ``STREAM_ROWS`` rows whatever the month."""
     yield csv_lines([DAY_COLUMNS]).encode("utf-8-sig")  # the BOM: Excel reads UTF-8 then

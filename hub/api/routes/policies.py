@@ -11,6 +11,7 @@ from hub.api.errors import ApiError
 from hub.reconcile import records
 from hub.reconcile.preview import PolicyPreview, preview_policy, previous_month
 from hub.reconcile.preview_jobs import PreviewJobOut, PreviewJobs
+from hub.reconcile.recaps import parse_month
 from hub.reconcile.records import PolicyDocumentOut, PolicyOut
 
 router = APIRouter(prefix="/policies", tags=["policies"])
@@ -91,10 +92,7 @@ async def preview(
 
 
 def _month(month: str | None) -> tuple[int, int]:
-    if month is None:
-        return previous_month(datetime.now(UTC).date())
-    year, number = month.split("-")
-    return int(year), int(number)
+    return previous_month(datetime.now(UTC).date()) if month is None else parse_month(month)
 
 
 def _previews(request: Request) -> PreviewJobs:
