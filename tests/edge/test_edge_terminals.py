@@ -214,7 +214,10 @@ def test_clear_log_policy_clears_only_acknowledged(env: EdgeEnv) -> None:
     try:
         env.hub.start()
         wait_until(lambda: poller.health.log_clears >= 1, 30, "the log cleared")
-        time.sleep(4.5)
+        # Keep punching until two bursts have landed after the clear (how soon the clear comes
+        # after the hub is back varies, so count punches rather than sleep a fixed time).
+        made_at_clear = len(env.ledger.snapshot())
+        wait_until(lambda: len(env.ledger.snapshot()) >= made_at_clear + 6, 30, "punches after the clear")
     finally:
         stop.set()
         puncher.join(5)
@@ -222,7 +225,6 @@ def test_clear_log_policy_clears_only_acknowledged(env: EdgeEnv) -> None:
     env.wait_delivered(30)
     assert a.terminal.record_count < 50
     assert a.terminal.stats.punches_refused_full == 0
-    assert len(env.ledger.made) > 56, "no punches made around the clear"
     runner.stop()
     assert_exactly_once(env.ledger.snapshot(), env.hub.state)
     stats = env.buffer_stats()
