@@ -264,8 +264,3 @@ def render(table: Table, fmt: str) -> tuple[bytes, str]:
     if fmt == "csv":
         return to_csv(table).encode("utf-8-sig"), "text/csv; charset=utf-8"  # the BOM: Excel reads UTF-8 then
     return to_xlsx(table), XLSX_TYPE
-
-
-def column(table: Table, name: str) -> Sequence[Cell]:
-    index = table.columns.index(name)
-    return [row[index] for row in table.rows]
