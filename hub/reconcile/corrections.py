@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.reconcile.service import (
@@ -178,7 +179,7 @@ async def create_correction(
     await session.flush()
     for who, days in affected.items():
         try:
-            await recompute(session, [who], min(days), max(days))
+            await _recompute_corrected(session, who, min(days), max(days))
         except NoPolicy:
             break  # nothing to compute yet; the correction still stands and applies once a policy is active
     row.after = await _snapshot(session, affected)
@@ -195,6 +196,29 @@ async def create_correction(
     )
     await commit(session)
     return out
+
+
+RECOMPUTE_ATTEMPTS = 3
+
+
+async def _recompute_corrected(session: AsyncSession, nip: str, first: date, last: date) -> None:
+    """Recompute the corrected days in the correction's transaction.
+
+    PostgreSQL: a recompute batch (another process, outside this transaction) may store these days between this
+    recompute's read and its write; the version and feed record it meant to write are then taken. It runs in a
+    savepoint, so only it rolls back, and it reads again (it now sees the batch's days). SQLite: this transaction
+    has held the store's write lock since the correction row was flushed, so no other process stores meanwhile."""
+    if session.get_bind().dialect.name != "postgresql":
+        await recompute(session, [nip], first, last)
+        return
+    for attempt in range(1, RECOMPUTE_ATTEMPTS + 1):
+        try:
+            async with session.begin_nested():
+                await recompute(session, [nip], first, last)
+            return
+        except IntegrityError:
+            if attempt == RECOMPUTE_ATTEMPTS:
+                raise
 
 
 class _Days(BaseModel):

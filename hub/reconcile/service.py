@@ -19,6 +19,7 @@ import atexit
 import contextlib
 import functools
 import gc
+import logging
 import multiprocessing
 import os
 import time as clock
@@ -33,6 +34,7 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import String, cast, func, or_, select, text, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from hub.attendance.absence import Absence, AbsenceKind, ApprovalStatus
@@ -69,6 +71,8 @@ from hub.store.models import (
     Unit,
 )
 from hub.store.models import Punch as PunchRow
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1000  # employees per batch: bounds the IN lists (SQLite allows 32766 parameters) and the memory
 MAX_WORKERS = 8  # the default cap; ``[recompute] workers`` sets the number (on SQLite the workers take turns to write)
@@ -865,7 +869,8 @@ async def recompute_range(
     chosen = list(nips) if nips is not None else await employees_in(session, unit_code)
     batches = [chosen[start : start + CHUNK] for start in range(0, len(chosen), CHUNK)]
     workers = default_workers() if workers is None else workers
-    database = settings_of(session.bind) if isinstance(session.bind, AsyncEngine) else None
+    engine = session.bind if isinstance(session.bind, AsyncEngine) else None
+    database = settings_of(engine) if engine is not None else None
     total = RecomputeStats()
     done = 0
 
@@ -877,9 +882,16 @@ async def recompute_range(
         if progress is not None:
             progress(done, len(chosen))
 
-    if workers < 2 or len(batches) < 2 or database is None or not shared_store(database):
-        for batch in batches:
+    if engine is None or database is None or not shared_store(database):
+        for batch in batches:  # an in-memory store: no other process can write between read and store
             await finished(batch, await recompute(session, batch, first, last))
+    elif workers < 2 or len(batches) < 2:
+        await session.commit()
+        for batch in batches:
+            read = await read_batch(engine, batch, first, last, in_thread=True)
+            stats = await store_batch(engine, contextlib.nullcontext(), batch, first, last, read, in_thread=True)
+            await finished(batch, stats)
+        _expire_loaded_days(session)
     else:
         await session.commit()
         await _recompute_in_workers(database, batches, first, last, min(workers, len(batches)), finished)
@@ -958,36 +970,96 @@ def _worker_batch(nips: list[str], first: date, last: date) -> RecomputeStats:
     return loop.run_until_complete(_recompute_batch(engine, write_lock, nips, first, last))
 
 
+class BatchRead(NamedTuple):
+    """What a batch computed from the store as it read it, and the stored versions it compared against."""
+
+    computed: Computed
+    stored: dict[Key, tuple[int, str]]
+    seconds: float
+
+
 async def _recompute_batch(
     engine: AsyncEngine, write_lock: Any, nips: Sequence[str], first: date, last: date
 ) -> RecomputeStats:
     """One batch in its own transactions: read and evaluate, then store and commit under the write lock.
 
     On SQLite a transaction that read before another process committed cannot write any more (WAL's snapshot
-    rule, no busy wait helps), so the reads end before the evaluation and the workers take turns to write.
-    The store transaction commits without waiting for the disk (SQLite ``synchronous=NORMAL``, PostgreSQL
-    ``synchronous_commit = off``): a computed day is derived data, and a commit lost to a power cut loses the day
-    and its feed record together, both recomputed later (never one without the other)."""
+    rule, no busy wait helps), so the reads end before the evaluation and the workers take turns to write."""
+    read = await read_batch(engine, nips, first, last)
+    return await store_batch(engine, write_lock, nips, first, last, read, lazy_commit=True)
+
+
+async def read_batch(
+    engine: AsyncEngine, nips: Sequence[str], first: date, last: date, *, in_thread: bool = False
+) -> BatchRead:
+    """Load ``nips``' inputs and stored versions in a read transaction (ended at once), then evaluate them
+    (``in_thread``: off the event loop, which may be the API's; a worker process has nothing else to serve)."""
     started = clock.perf_counter()
-    sqlite = engine.dialect.name == "sqlite"
     async with session_factory(engine)() as session:
         inputs = await load_inputs(session, nips, first, last)
         if not inputs.policies:
             raise NoPolicy("no active allowance policy: upload and activate one first")
         stored = await stored_versions(session, nips, first, last)
         await session.rollback()
-        computed = compute_batch(inputs, nips, first, last, {k: h for k, (_, h) in stored.items()})
-        del inputs
-        if sqlite:
-            await session.execute(text("PRAGMA synchronous=NORMAL"))
-            await session.commit()
-        with write_lock if sqlite else contextlib.nullcontext():
-            if not sqlite:
-                await session.execute(text("SET LOCAL synchronous_commit = off"))
-            stats = await store_computed(session, computed, stored, first, last)
-            await session.commit()
-    stats.seconds = clock.perf_counter() - started
-    return stats
+    known = {k: h for k, (_, h) in stored.items()}
+    if in_thread:
+        computed = await asyncio.to_thread(compute_batch, inputs, nips, first, last, known)
+    else:
+        computed = compute_batch(inputs, nips, first, last, known)
+    return BatchRead(computed, stored, clock.perf_counter() - started)
+
+
+STORE_ATTEMPTS = 3
+
+
+async def store_batch(
+    engine: AsyncEngine,
+    write_lock: Any,
+    nips: Sequence[str],
+    first: date,
+    last: date,
+    read: BatchRead,
+    *,
+    in_thread: bool = False,
+    lazy_commit: bool = False,
+) -> RecomputeStats:
+    """Store and commit what ``read`` computed; if another process stored some of these days after the batch
+    read the store (an operator's correction beside a bulk recompute, say), the versions and feed records the
+    batch meant to write are taken: its transaction rolls back, and the batch is read and evaluated again.
+
+    ``lazy_commit`` (a worker process's own connections only: SQLite's pragma stays with the connection, and the
+    hub's others carry ingest's commits, which must be on disk before their acks): the store transaction commits
+    without waiting for the disk (SQLite ``synchronous=NORMAL``, PostgreSQL ``synchronous_commit = off``). A
+    computed day is derived data, and a commit lost to a power cut loses the day and its feed record together,
+    both recomputed later (never one without the other)."""
+    sqlite = engine.dialect.name == "sqlite"
+    spent, attempt = 0.0, 0
+    while True:
+        attempt += 1
+        started = clock.perf_counter()
+        try:
+            async with session_factory(engine)() as session:
+                if sqlite and lazy_commit:
+                    await session.execute(text("PRAGMA synchronous=NORMAL"))
+                    await session.commit()
+                with write_lock if sqlite else contextlib.nullcontext():
+                    if not sqlite and lazy_commit:
+                        await session.execute(text("SET LOCAL synchronous_commit = off"))
+                    stats = await store_computed(session, read.computed, read.stored, first, last)
+                    await session.commit()
+        except IntegrityError as exc:
+            if attempt == STORE_ATTEMPTS:
+                raise
+            log.info(
+                "recompute batch of %d employees: days stored meanwhile by another process (%s); reading again",
+                len(nips),
+                str(exc.orig).splitlines()[0],
+            )
+            spent += read.seconds + clock.perf_counter() - started
+            read = await read_batch(engine, nips, first, last, in_thread=in_thread)
+            continue
+        stats.seconds = spent + read.seconds + clock.perf_counter() - started
+        return stats
 
 
 async def month_days(session: AsyncSession, nip: str, year: int, month: int) -> tuple[list[AttendanceDay], Inputs]:
