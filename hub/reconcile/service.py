@@ -862,10 +862,11 @@ async def recompute_range(
 ) -> RecomputeStats:
     """Recompute every employee (or a unit subtree, or ``nips``) for [first, last], committing per batch.
 
-    With more than one batch and ``workers`` > 1 (default: ``default_workers()``), the batches are recomputed
-    by worker processes, each loading, evaluating and storing whole batches on its own connection to the same
-    store (one transaction per batch, as in the sequential path); ``session`` commits first so that they see
-    what it wrote. An in-memory SQLite store, which no other process can open, is recomputed in this process."""
+    ``session`` commits first; each batch is then read in one transaction and stored in another
+    (``read_batch``, ``store_batch``: read again if another process stored its days in between). With more than
+    one batch and ``workers`` > 1 (default: ``default_workers()``), worker processes do this, each on its own
+    connection to the same store; otherwise this process does, one batch after another. An in-memory SQLite
+    store, which no other process can open, is recomputed in ``session``'s transaction, batch by batch."""
     chosen = list(nips) if nips is not None else await employees_in(session, unit_code)
     batches = [chosen[start : start + CHUNK] for start in range(0, len(chosen), CHUNK)]
     workers = default_workers() if workers is None else workers
