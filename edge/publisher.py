@@ -96,6 +96,7 @@ class Publisher(threading.Thread):
         self.now = now
         self.topics = EdgeTopics(settings.edge_id)
         self.connected = threading.Event()
+        self._subscribe_mid: int | None = None
         self.acks_received = 0
         self.batches_published = 0
         self._stopping = threading.Event()
@@ -134,6 +135,7 @@ class Publisher(threading.Thread):
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _connect_once(self) -> None:
@@ -154,10 +156,22 @@ class Publisher(threading.Thread):
             log.error("broker refused the connection: %s", reason)
             return
         client.publish(self.topics.status, self._status("online", "connected"), qos=1, retain=True)
-        client.subscribe([(self.topics.ack, 1), (self.topics.command, 1)])
-        self.connected.set()
+        # Connected counts from the SUBACK: on a first session, acks and commands sent before the broker has
+        # the subscription are lost (a command published meanwhile never arrived, under load, in a test).
+        _, self._subscribe_mid = client.subscribe([(self.topics.ack, 1), (self.topics.command, 1)])
         log.info("connected to broker %s:%d (session present: %s)", self.settings.broker.host,
                  self.settings.broker.port, getattr(flags, "session_present", None))  # fmt: skip
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: list[Any], properties: Any) -> None:
+        if mid != self._subscribe_mid:
+            return
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            # The broker's ACL must allow this edge its ack and command topics; without them every batch is
+            # published again after its ack timeout (the hub stores each punch once) and commands never arrive.
+            log.error("broker refused the subscription to %s and %s: %s", self.topics.ack, self.topics.command,
+                      ", ".join(refused))  # fmt: skip
+        self.connected.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if self.connected.is_set():

@@ -9,6 +9,8 @@ HISTORY = datetime(2026, 11, 2, 7, 0, 0)  # Asia/Jakarta: 00:00 UTC
 
 
 def _send(env: EdgeEnv, command_id: str, body: SyncClock | ResendRange | RereadUsers) -> CommandResult:
+    # An edge's first session has no subscription before its SUBACK: a command sent earlier is lost (MQTT).
+    wait_until(lambda: all(t.agent.publisher.connected.is_set() for t in env.threads), 20, "the edge subscribed")
     command = Command(command_id=command_id, issued_at=datetime.now(UTC), issued_by="test.operator", body=body)
     env.hub.publish(EdgeTopics(env.edge_id).command, command.model_dump_json())
 
