@@ -581,6 +581,7 @@ class DayRow(NamedTuple):
     policy_version: int
     result: str
     inputs_hash: str
+    findings: str  # the result's findings, space-separated (the exceptions queue's filter)
 
 
 Key = tuple[str, str]  # (nip, YYYY-MM-DD)
@@ -619,6 +620,7 @@ def _row(nip: str, day: AttendanceDay, result: dict[str, Any], inputs_hash: str)
         day.policy_version,
         orjson.dumps(result).decode(),
         inputs_hash,
+        " ".join(result["findings"]),
     )
 
 
@@ -630,7 +632,7 @@ def compute_batch(inputs: Inputs, nips: Sequence[str], first: date, last: date, 
     out = Computed(punches=inputs.punch_count())
     # Bare days' results by (schedule digest, holiday, policy): the JSON after the NIP (``nip`` is its first key)
     # and the columns.
-    bare: dict[tuple[str, Holiday | None, str, int], tuple[str, tuple[Any, ...]]] = {}
+    bare: dict[tuple[str, Holiday | None, str, int], tuple[str, tuple[Any, ...], str]] = {}
     for nip in nips:
         if nip not in inputs.employees:
             continue
@@ -654,11 +656,12 @@ def compute_batch(inputs: Inputs, nips: Sequence[str], first: date, last: date, 
                 row = _row(nip, day, result, d.inputs_hash)
                 out.rows.append(row)
                 after_nip = orjson.dumps({k: v for k, v in result.items() if k != "nip"}).decode()[1:]
-                bare[key] = (after_nip, row[1:11])
+                bare[key] = (after_nip, row[1:11], row[13])
                 continue
             # check_in / check_out are None without punches; only the NIP differs from the template.
-            after_nip, columns = template
-            out.rows.append((nip, *columns, f'{{"nip":{orjson.dumps(nip).decode()},{after_nip}', d.inputs_hash))
+            after_nip, columns, findings = template
+            result_text = f'{{"nip":{orjson.dumps(nip).decode()},{after_nip}'
+            out.rows.append((nip, *columns, result_text, d.inputs_hash, findings))
     return out
 
 
@@ -795,9 +798,9 @@ async def _copy_new_days(session: AsyncSession, rows: Sequence[tuple[Any, ...]])
     parse = datetime.fromisoformat
     records = [
         (nip, date.fromisoformat(day), status, check_in and parse(check_in), check_out and parse(check_out),
-         late, early, codes, Decimal(percent), policy_id, policy_version, result, inputs_hash, 1)
+         late, early, codes, Decimal(percent), policy_id, policy_version, result, inputs_hash, findings, 1)
         for nip, day, status, check_in, check_out, late, early, codes, percent, policy_id, policy_version, result,
-        inputs_hash in rows
+        inputs_hash, findings in rows
     ]  # fmt: skip
     try:
         async with connection.begin_nested():

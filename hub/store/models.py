@@ -29,8 +29,10 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from hub.attendance.day import Finding
 from hub.store.types import BigIntId, JsonDocument, UtcDateTime
 
 NAMING = {
@@ -359,11 +361,30 @@ class PolicyRow(Base):
     uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+def finding_predicate(kind: str) -> str:
+    """SQL that is true for the attendance days with finding ``kind`` (a ``Finding`` value, never user text)."""
+    return f"findings LIKE '%{kind}%'"
+
+
 class AttendanceDayRow(Base):
     """The computed attendance day; ``version`` grows each time a recompute changes ``result``."""
 
     __tablename__ = "attendance_days"
-    __table_args__ = (Index(None, "day"),)
+    __table_args__ = (
+        Index(None, "day"),
+        # The exceptions queue lists one finding kind's days by date: a partial index per kind holds only those
+        # days (migration 0012). The predicate is written out in the query too, or the planner cannot use it.
+        *(
+            Index(
+                f"ix_attendance_days_{kind.value}",
+                "day",
+                "nip",
+                postgresql_where=sql_text(finding_predicate(kind.value)),
+                sqlite_where=sql_text(finding_predicate(kind.value)),
+            )
+            for kind in Finding
+        ),
+    )
 
     # No foreign key to employees: recompute is the only writer and reads the employee in the same batch, and
     # the per-row check cost a third of PostgreSQL's insert (migration 0008); delete_employee deletes the days.
@@ -383,6 +404,8 @@ class AttendanceDayRow(Base):
     inputs_hash: Mapped[str] = mapped_column(String(64))
     # On PostgreSQL it defaults to now() (migration 0009): recompute's COPY leaves it out.
     computed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The result's reconciliation findings, space-separated (migration 0012): the exceptions queue's filter.
+    findings: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 class CorrectionRow(Base):
