@@ -148,14 +148,15 @@ async def _findings(
 ) -> tuple[int, list[ExceptionOut]]:
     # The predicate is the partial index's own text (migration 0012), a literal: with a bound parameter neither
     # planner could tell that the index holds exactly these days.
-    query = (
-        select(AttendanceDayRow, Employee.name)
-        .join(Employee, Employee.nip == AttendanceDayRow.nip)
-        .where(AttendanceDayRow.day.between(first, last), text(finding_predicate(kind.value)))
-    )
+    found_days = (AttendanceDayRow.day.between(first, last), text(finding_predicate(kind.value)))
+    query = select(AttendanceDayRow, Employee.name).join(Employee, Employee.nip == AttendanceDayRow.nip)
+    # Counted over the keys alone: counting the page query's rows read every matching day's whole row.
+    counted = select(func.count()).select_from(AttendanceDayRow).where(*found_days)
     if units is not None:
         query = query.where(Employee.unit_id.in_(units))
-    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+        counted = counted.join(Employee, Employee.nip == AttendanceDayRow.nip).where(Employee.unit_id.in_(units))
+    query = query.where(*found_days)
+    total = (await session.execute(counted)).scalar_one()
     if not limit or offset >= total:
         return total, []
     ordered = query.order_by(AttendanceDayRow.day, AttendanceDayRow.nip).limit(limit).offset(offset)
