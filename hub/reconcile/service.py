@@ -893,8 +893,7 @@ async def recompute_range(
         await session.commit()
         for batch in batches:
             read = await read_batch(engine, batch, first, last, in_thread=True)
-            stats = await store_batch(engine, contextlib.nullcontext(), batch, first, last, read, in_thread=True)
-            await finished(batch, stats)
+            await finished(batch, await store_batch(engine, contextlib.nullcontext(), read))
         _expire_loaded_days(session)
     else:
         await session.commit()
@@ -975,8 +974,13 @@ def _worker_batch(nips: list[str], first: date, last: date) -> RecomputeStats:
 
 
 class BatchRead(NamedTuple):
-    """What a batch computed from the store as it read it, and the stored versions it compared against."""
+    """What a batch computed from the store as it read it, the stored versions it compared against, and what it
+    was asked for (a batch that must read again reads the same)."""
 
+    nips: Sequence[str]
+    first: date
+    last: date
+    in_thread: bool
     computed: Computed
     stored: dict[Key, tuple[int, str]]
     seconds: float
@@ -989,8 +993,7 @@ async def _recompute_batch(
 
     On SQLite a transaction that read before another process committed cannot write any more (WAL's snapshot
     rule, no busy wait helps), so the reads end before the evaluation and the workers take turns to write."""
-    read = await read_batch(engine, nips, first, last)
-    return await store_batch(engine, write_lock, nips, first, last, read, lazy_commit=True)
+    return await store_batch(engine, write_lock, await read_batch(engine, nips, first, last), lazy_commit=True)
 
 
 async def read_batch(
@@ -1010,22 +1013,14 @@ async def read_batch(
         computed = await asyncio.to_thread(compute_batch, inputs, nips, first, last, known)
     else:
         computed = compute_batch(inputs, nips, first, last, known)
-    return BatchRead(computed, stored, clock.perf_counter() - started)
+    return BatchRead(nips, first, last, in_thread, computed, stored, clock.perf_counter() - started)
 
 
 STORE_ATTEMPTS = 3
 
 
 async def store_batch(
-    engine: AsyncEngine,
-    write_lock: Any,
-    nips: Sequence[str],
-    first: date,
-    last: date,
-    read: BatchRead,
-    *,
-    in_thread: bool = False,
-    lazy_commit: bool = False,
+    engine: AsyncEngine, write_lock: Any, read: BatchRead, *, lazy_commit: bool = False
 ) -> RecomputeStats:
     """Store and commit what ``read`` computed; if another process stored some of these days after the batch
     read the store (an operator's correction beside a bulk recompute, say), the versions and feed records the
@@ -1049,18 +1044,18 @@ async def store_batch(
                 with write_lock if sqlite else contextlib.nullcontext():
                     if not sqlite and lazy_commit:
                         await session.execute(text("SET LOCAL synchronous_commit = off"))
-                    stats = await store_computed(session, read.computed, read.stored, first, last)
+                    stats = await store_computed(session, read.computed, read.stored, read.first, read.last)
                     await session.commit()
         except IntegrityError as exc:
             if attempt == STORE_ATTEMPTS:
                 raise
             log.info(
                 "recompute batch of %d employees: days stored meanwhile by another process (%s); reading again",
-                len(nips),
+                len(read.nips),
                 str(exc.orig).splitlines()[0],
             )
             spent += read.seconds + clock.perf_counter() - started
-            read = await read_batch(engine, nips, first, last, in_thread=in_thread)
+            read = await read_batch(engine, read.nips, read.first, read.last, in_thread=read.in_thread)
             continue
         stats.seconds = spent + read.seconds + clock.perf_counter() - started
         return stats

@@ -136,7 +136,7 @@ async def test_a_batch_whose_days_another_process_stored_meanwhile_reads_again(
     expected_thursday = ("present", None, 2) if meanwhile == "a-new-version" else ("tk", "TK", 1)
     assert stored_meanwhile[thursday][:3] == expected_thursday
 
-    stats = await service.store_batch(engine, threading.Lock(), nips, MON, SUN, read)
+    stats = await service.store_batch(engine, threading.Lock(), read)
     assert (stats.employees, stats.inserted, stats.changed, stats.unchanged) == (2, 0, 0, 14)
     assert await _stored(engine) == stored_meanwhile
     async with session_factory(engine)() as db:
